@@ -1,0 +1,129 @@
+"""The ``evalkit`` console script: a Hydra app whose errors are one clear line.
+
+Hydra composes the config (``+experiment=NAME``, overrides, ``-m`` sweeps); the task function
+hands it to :class:`evalkit.pipeline.Pipeline`. Any :class:`EvalKitError`, and any config
+composition error Hydra raises, ends the process with one line on stderr and a non-zero
+exit status; ``--verbose`` (or ``hydra.verbose=true`` / ``HYDRA_FULL_ERROR=1``) shows the
+traceback instead. Heavy libraries are only imported inside the task, so ``evalkit --help``
+stays fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig
+
+from evalkit.errors import EvalKitError
+from evalkit.resolvers import register_resolvers
+
+log = logging.getLogger("evalkit")
+
+VERBOSE_ENV = "EVALKIT_VERBOSE"
+
+
+def _verbose() -> bool:
+    return os.environ.get(VERBOSE_ENV) == "1" or os.environ.get("HYDRA_FULL_ERROR") == "1"
+
+
+def one_line(exc: BaseException) -> str:
+    """Collapse an exception message (Hydra's are multi-line) into a single line."""
+    if isinstance(exc, EvalKitError):
+        return str(exc)
+    parts: list[str] = []
+    for piece in (str(exc), str(exc.__cause__) if exc.__cause__ else ""):
+        for line in piece.splitlines():
+            line = line.strip()
+            if line and line not in parts and not line.startswith("object_type") and not line.startswith("Set the environment variable"):
+                parts.append(line)
+    text = "; ".join(parts) or type(exc).__name__
+    return f"{text} (fix: check the override; `evalkit --help` lists config groups and keys)"
+
+
+def report_error(exc: BaseException) -> int:
+    code = getattr(exc, "exit_code", 2)
+    sys.stderr.write(f"evalkit: error: {one_line(exc)}\n")
+    sys.stderr.flush()
+    return code
+
+
+def _run_and_report(func: Any) -> Any:
+    """Replacement for Hydra's run_and_report: one line instead of a stack trace."""
+    try:
+        return func()
+    except EvalKitError as exc:
+        if _verbose():
+            raise
+        sys.exit(report_error(exc))
+    except Exception as exc:
+        if _verbose():
+            raise
+        sys.exit(report_error(exc))
+
+
+def run_task(cfg: DictConfig) -> dict[str, Any]:
+    """Run one evaluation inside a Hydra job; returns the metrics summary."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from evalkit.pipeline import Pipeline
+    from evalkit.report import write_reports
+    from evalkit.secrets import redact_run_dir
+
+    run_dir = HydraConfig.get().runtime.output_dir
+    redact_run_dir(run_dir)
+    pipeline = Pipeline(cfg, run_dir, show_progress=bool(cfg.get("run", {}).get("progress", True)))
+    summary = pipeline.run()
+    write_reports(cfg, summary)
+    redact_run_dir(run_dir)
+    return summary.metrics
+
+
+@hydra.main(version_base="1.3", config_path="pkg://evalkit.conf", config_name="config")
+def _hydra_main(cfg: DictConfig) -> Any:
+    multirun = False
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    except Exception:
+        pass
+    try:
+        return run_task(cfg)
+    except EvalKitError as exc:
+        if _verbose() or cfg.get("verbose"):
+            raise
+        if multirun:
+            # In a sweep one failing job must not stop the others: log it and go on.
+            log.error("job failed: %s", exc)
+            sys.stderr.write(f"evalkit: error: {exc}\n")
+            return {"error": str(exc)}
+        sys.exit(report_error(exc))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--verbose" in args:
+        args.remove("--verbose")
+        os.environ[VERBOSE_ENV] = "1"
+        os.environ["HYDRA_FULL_ERROR"] = "1"
+    if any(a in ("hydra.verbose=true", "hydra.verbose=True", "verbose=true") for a in args):
+        os.environ[VERBOSE_ENV] = "1"
+        os.environ["HYDRA_FULL_ERROR"] = "1"
+    sys.argv = [sys.argv[0]] + args
+    register_resolvers()
+    import hydra._internal.hydra as hydra_internal
+    import hydra._internal.utils as hydra_utils
+
+    hydra_utils.run_and_report = _run_and_report
+    hydra_internal.run_and_report = _run_and_report
+    _hydra_main()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

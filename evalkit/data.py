@@ -1,0 +1,130 @@
+"""Loading evaluation rows from JSON arrays or JSONL files, with errors that name the place."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from evalkit.errors import DataError
+from evalkit.types import Sample
+
+LabelCheck = Callable[[Any], "str | None"]
+
+
+def _check_tool_calls(label: Any) -> str | None:
+    if not isinstance(label, list):
+        return f"label must be a list of tool calls, got {type(label).__name__}"
+    for i, call in enumerate(label):
+        if not isinstance(call, dict) or "toolName" not in call:
+            return f"label[{i}] must be an object with a 'toolName' key, got {json.dumps(call, ensure_ascii=False)[:80]}"
+        params = call.get("paramList", {})
+        if params is not None and not isinstance(params, dict):
+            return f"label[{i}].paramList must be an object, got {type(params).__name__}"
+    return None
+
+
+LABEL_FORMATS: dict[str, LabelCheck | None] = {
+    "any": None,
+    "tool_calls": _check_tool_calls,
+}
+
+
+def _parse_jsonl(path: Path, text: str) -> Iterable[tuple[str, Any]]:
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield f"{path}:{lineno}", json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(
+                f"malformed JSON ({exc.msg} at column {exc.colno})",
+                where=f"{path}:{lineno}",
+                fix="fix or remove that line; each JSONL line must be one JSON object",
+            ) from None
+
+
+def read_records(path: str | Path) -> list[tuple[str, Any]]:
+    """Read a JSON array or JSONL file into ``(where, record)`` pairs."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise DataError("data file not found", where=str(path), fix="check data.path (relative paths are resolved from the directory you ran evalkit in)")
+    if path.is_dir():
+        raise DataError("data.path is a directory, expected a .json or .jsonl file", where=str(path))
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"not valid UTF-8 (byte {exc.start})", where=str(path), fix="re-save the file as UTF-8") from None
+    stripped = text.lstrip()
+    if not stripped:
+        raise DataError("data file is empty", where=str(path), fix="point data.path at a file with at least one row")
+    if stripped.startswith("["):
+        try:
+            rows = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"malformed JSON ({exc.msg})", where=f"{path}:{exc.lineno}", fix="fix the JSON array") from None
+        return [(f"{path}[{i}]", row) for i, row in enumerate(rows)]
+    return list(_parse_jsonl(path, text))
+
+
+def load_samples(
+    path: str | Path,
+    *,
+    id_key: str = "id",
+    label_key: str | None = "label",
+    label_format: str = "any",
+    require_label: bool = True,
+    limit: int | None = None,
+    num_shards: int = 1,
+    shard_index: int = 0,
+) -> list[Sample]:
+    """Load rows as :class:`Sample`s.
+
+    ``index`` is the row's position in the whole file (shards keep it), ``id`` comes from
+    ``id_key`` or falls back to ``index``. With ``num_shards > 1`` only rows with
+    ``index % num_shards == shard_index`` are kept: deterministic, balanced, and a union of
+    all shards is the whole dataset.
+    """
+    if num_shards < 1 or not 0 <= shard_index < num_shards:
+        raise DataError(
+            f"shard_index must be in [0, {num_shards}) and num_shards >= 1, got {shard_index}/{num_shards}",
+            where="data.shard_index",
+        )
+    check = LABEL_FORMATS.get(label_format, ...)
+    if check is ...:
+        raise DataError(f"unknown label format '{label_format}'; available: {', '.join(LABEL_FORMATS)}", where="data.label_format")
+    records = read_records(path)
+    if limit is not None:
+        records = records[:limit]
+    samples: list[Sample] = []
+    seen_ids: dict[Any, str] = {}
+    for index, (where, row) in enumerate(records):
+        if not isinstance(row, dict):
+            raise DataError(f"each row must be a JSON object, got {type(row).__name__}", where=where)
+        sample_id = row.get(id_key, index) if id_key else index
+        if isinstance(sample_id, (dict, list)):
+            raise DataError(f"'{id_key}' must be a string or number", where=where)
+        if sample_id in seen_ids:
+            raise DataError(
+                f"duplicate id {sample_id!r} (first seen at {seen_ids[sample_id]})",
+                where=where,
+                fix=f"make '{id_key}' unique or set data.id_key=null to use row positions",
+            )
+        seen_ids[sample_id] = where
+        label = None
+        if label_key:
+            if label_key not in row:
+                if require_label:
+                    raise DataError(f"missing label field '{label_key}'", where=where, fix=f"add it, or set data.label_key to the field holding the label")
+            else:
+                label = row[label_key]
+                if check is not None:
+                    problem = check(label)
+                    if problem:
+                        raise DataError(problem, where=where)
+        if index % num_shards != shard_index:
+            continue
+        samples.append(Sample(index=index, id=sample_id, row=row, label=label, where=where))
+    if not samples and not records:
+        raise DataError("dataset has no rows", where=str(path))
+    return samples

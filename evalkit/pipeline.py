@@ -1,0 +1,354 @@
+"""data -> prompt -> backend -> head -> parser -> metrics -> store -> reports.
+
+The pipeline only composes plugins; it knows no backend, head, parser or metric by name.
+Each finished sample is parsed and persisted immediately (``PredictionStore``), and metrics
+are computed at the end from the final, de-duplicated predictions — so a resumed run gives
+exactly the numbers of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from evalkit.cache import ResponseCache
+from evalkit.config import split_plugin_node, to_container, validate_options
+from evalkit.data import load_samples
+from evalkit.errors import BackendError, ConfigError, EvalKitError
+from evalkit.progress import RunProgress
+from evalkit.prompts import PromptBuilder
+from evalkit.registry import Registry, default_registry
+from evalkit.store import PredictionStore
+from evalkit.types import GenerationConfig, Request, Result, Sample
+
+log = logging.getLogger("evalkit")
+
+METRICS_FILE = "metrics.json"
+INJECTABLE = ("model", "generation", "cache", "progress", "run_dir")
+_PARSE_OK = object()
+
+
+@dataclass
+class ParsedOutput:
+    prediction: Any
+    error: str | None = None
+    repaired: bool = False
+
+
+def build_plugin(registry: Registry, kind: str, node: Any, *, path: str, inject: Mapping[str, Any] | None = None) -> Any:
+    """Instantiate the plugin a config node selects, validating its options first."""
+    name, options = split_plugin_node(node, path=path)
+    entry = registry.get(kind, name, where=f"{path}.name")
+    inject = dict(inject or {})
+    options = validate_options(entry.factory, options, path=path, plugin=f"{kind} '{name}'", injected=tuple(inject))
+    target = entry.factory.__init__ if inspect.isclass(entry.factory) else entry.factory
+    try:
+        params = inspect.signature(target).parameters
+        accepts_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    except (TypeError, ValueError):
+        params, accepts_any = {}, True
+    for key, value in inject.items():
+        if key in params:
+            options[key] = value
+    try:
+        return entry.factory(**options)
+    except EvalKitError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{kind} '{name}' rejected its options: {exc}", where=path) from None
+
+
+def generation_from_config(node: Any) -> GenerationConfig:
+    data = dict(to_container(node) or {})
+    options = validate_options(GenerationConfig, data, path="generation", plugin="generation settings")
+    stop = options.get("stop") or ()
+    if isinstance(stop, str):
+        stop = (stop,)
+    options["stop"] = tuple(stop)
+    gen = GenerationConfig(**options)
+    if gen.n < 1:
+        raise ConfigError("n must be >= 1", where="generation.n")
+    if gen.max_new_tokens < 1:
+        raise ConfigError("max_new_tokens must be >= 1", where="generation.max_new_tokens")
+    return gen
+
+
+def make_parser(registry: Registry, node: Any) -> Callable[[str], ParsedOutput] | None:
+    data = to_container(node)
+    if data is None or (isinstance(data, Mapping) and data.get("name") in (None, "none")):
+        return None
+    parse = build_plugin(registry, "parser", node, path="parser")
+    empty = getattr(parse, "empty", None)
+    repaired_flag = "repaired"
+
+    def run(text: str) -> ParsedOutput:
+        try:
+            value = parse(text)
+        except ValueError as exc:
+            return ParsedOutput(prediction=empty() if callable(empty) else empty, error=str(exc)[:200] or "unparseable")
+        repaired = bool(getattr(parse, "last_repaired", False))
+        return ParsedOutput(prediction=value, repaired=repaired)
+
+    run.empty = empty  # type: ignore[attr-defined]
+    _ = repaired_flag
+    return run
+
+
+def to_jsonable(value: Any) -> Any:
+    """Tensors, numpy values and nested containers -> plain JSON types."""
+    if hasattr(value, "tolist") and callable(value.tolist):
+        value = value.tolist()
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+@dataclass
+class RunSummary:
+    run_dir: Path
+    metrics: dict[str, Any]
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Pipeline:
+    """One evaluation run, from a composed config to files in ``run_dir``."""
+
+    def __init__(self, cfg: Any, run_dir: str | Path, *, registry: Registry | None = None, show_progress: bool = True) -> None:
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.registry = registry or default_registry()
+        self.show_progress = show_progress
+
+    # -- composition -------------------------------------------------------------------
+    def _section(self, key: str, default: Any = None) -> Any:
+        value = self.cfg.get(key, default) if hasattr(self.cfg, "get") else default
+        return to_container(value) if value is not None else default
+
+    def load_samples(self) -> list[Sample]:
+        data = self._section("data", {}) or {}
+        if not data.get("path"):
+            raise ConfigError("no dataset given", where="data.path", fix="add data.path=/path/to/file.jsonl")
+        known = {"path", "id_key", "label_key", "label_format", "limit", "num_shards", "shard_index", "require_label"}
+        extra = set(data) - known - {"display_fields"}
+        if extra:
+            raise ConfigError(f"unknown option '{sorted(extra)[0]}' for data; valid options: {', '.join(sorted(known))}", where=f"data.{sorted(extra)[0]}")
+        return load_samples(
+            data["path"],
+            id_key=data.get("id_key", "id"),
+            label_key=data.get("label_key", "label"),
+            label_format=data.get("label_format", "any"),
+            require_label=data.get("require_label", True),
+            limit=data.get("limit"),
+            num_shards=int(data.get("num_shards", 1) or 1),
+            shard_index=int(data.get("shard_index", 0) or 0),
+        )
+
+    def make_cache(self) -> ResponseCache:
+        cache = self._section("cache", {}) or {}
+        unknown = set(cache) - {"enabled", "dir"}
+        if unknown:
+            raise ConfigError(f"unknown option '{sorted(unknown)[0]}' for cache; valid options: dir, enabled", where=f"cache.{sorted(unknown)[0]}")
+        return ResponseCache(cache.get("dir"), enabled=bool(cache.get("enabled", True)))
+
+    def make_prompts(self) -> PromptBuilder | None:
+        prompt = self._section("prompt")
+        if not prompt:
+            return None
+        unknown = set(prompt) - {"system", "user", "file"}
+        if unknown:
+            raise ConfigError(f"unknown option '{sorted(unknown)[0]}' for prompt; valid options: file, system, user", where=f"prompt.{sorted(unknown)[0]}")
+        kwargs: dict[str, Any] = {}
+        raw = self.cfg.get("prompt")
+        for key in ("system", "user"):
+            if key in raw:  # present (even null) means explicit
+                kwargs[key] = prompt.get(key)
+        if kwargs.get("user", "") is None and not prompt.get("file"):
+            return None
+        file = prompt.get("file")
+        if file:
+            file = _absolute(file)
+        return PromptBuilder.from_config(file=file, **kwargs)
+
+    # -- running -----------------------------------------------------------------------
+    def run(self) -> RunSummary:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        registry = self.registry
+        samples = self.load_samples()
+        generation = generation_from_config(self._section("generation", {}) or {})
+        head = build_plugin(registry, "head", self._section("head", {"name": "lm"}), path="head")
+        mode = getattr(head, "mode", "generate")
+        parser = make_parser(registry, self._section("parser")) if mode == "generate" else None
+        metric_nodes = self._section("metrics", {}) or {}
+        metrics = {
+            key: build_plugin(registry, "metric", node, path=f"metrics.{key}") for key, node in metric_nodes.items() if node
+        }
+        prompts = self.make_prompts() if mode == "generate" else None
+        run_cfg = self._section("run", {}) or {}
+        store = PredictionStore(self.run_dir, resume=bool(run_cfg.get("resume", True)))
+        pending = [s for s in samples if not store.done(s.index)]
+        by_index = {s.index: s for s in samples}
+        requests: list[Request] = []
+        messages_by_index: dict[int, Any] = {}
+        for sample in pending:
+            messages = prompts.render(sample) if prompts is not None else None
+            messages_by_index[sample.index] = messages
+            requests.append(Request(index=sample.index, id=sample.id, messages=messages, row=sample.row))
+        if mode == "generate" and prompts is None and requests:
+            log.info("no prompt configured; backends receive rows only")
+        cache = self.make_cache()
+        model_node = self._section("model", {}) or {}
+        start = time.monotonic()
+        log.info("evaluating %d samples (%d already done in %s)", len(samples), len(samples) - len(pending), self.run_dir)
+        progress = RunProgress(len(pending), enabled=self.show_progress)
+        backend = None
+        try:
+            with progress:
+                if requests:
+                    backend = build_plugin(
+                        registry,
+                        "backend",
+                        self._section("backend"),
+                        path="backend",
+                        inject={"model": model_node, "generation": generation, "cache": cache, "progress": progress, "run_dir": self.run_dir},
+                    )
+
+                    def on_result(result: Result) -> None:
+                        sample = by_index[result.index]
+                        record = self._record(sample, messages_by_index.get(result.index), result, parser)
+                        store.add(record)
+                        progress.advance(ok=result.ok)
+
+                    if mode == "score":
+                        if not hasattr(backend, "score"):
+                            raise ConfigError(
+                                f"backend '{self._section('backend', {}).get('name')}' cannot score tokens for head '{self._section('head', {}).get('name')}'",
+                                where="backend.name",
+                                fix="use a backend that loads weights (backend=hf)",
+                            )
+                        backend.score(requests, head, on_result)
+                    else:
+                        backend.generate(requests, on_result)
+        finally:
+            if backend is not None and hasattr(backend, "close"):
+                backend.close()
+            cache.close()
+            records = store.finalize()
+        elapsed = time.monotonic() - start
+        missing = [s.index for s in samples if s.index not in store.records]
+        if missing:
+            raise BackendError(f"the backend returned no result for {len(missing)} sample(s) (first index {missing[0]})", where="backend")
+        records = [r for r in records if r["index"] in by_index]
+        summary = self.compute_metrics(records, metrics)
+        summary["wall_time_s"] = round(elapsed, 3)
+        self.write_metrics(summary)
+        return RunSummary(run_dir=self.run_dir, metrics=summary, records=records)
+
+    def _record(self, sample: Sample, messages: Any, result: Result, parser: Callable[[str], ParsedOutput] | None) -> dict[str, Any]:
+        record: dict[str, Any] = {"index": sample.index, "id": sample.id}
+        if messages is not None:
+            record["messages"] = messages
+        output: Any = None
+        prediction: Any = result.prediction
+        error = result.error
+        error_type = "request" if error else None
+        repaired = False
+        if result.ok and result.outputs is not None:
+            output = result.outputs[0] if len(result.outputs) == 1 else list(result.outputs)
+            if parser is not None:
+                parsed = parser(result.outputs[0])
+                prediction, repaired = parsed.prediction, parsed.repaired
+                if parsed.error:
+                    error, error_type = f"parse: {parsed.error}", "parse"
+            else:
+                prediction = output
+        elif not result.ok and parser is not None:
+            empty = getattr(parser, "empty", None)
+            prediction = empty() if callable(empty) else empty
+        record.update(
+            {
+                "output": output,
+                "prediction": prediction,
+                "label": sample.label,
+                "error": error,
+                "error_type": error_type,
+            }
+        )
+        if repaired:
+            record["repaired"] = True
+        if result.latency_s is not None:
+            record["latency_s"] = round(result.latency_s, 4)
+        if result.usage:
+            record["usage"] = result.usage
+        if result.attempts != 1:
+            record["attempts"] = result.attempts
+        if result.cached:
+            record["cached"] = True
+        return record
+
+    def compute_metrics(self, records: list[dict[str, Any]], metrics: dict[str, Any]) -> dict[str, Any]:
+        chunk = 2048
+        scored = [r for r in records if r.get("prediction") is not None or r.get("error_type") != "request"]
+        for metric in metrics.values():
+            for start in range(0, len(scored), chunk):
+                part = scored[start : start + chunk]
+                metric.update([r["prediction"] for r in part], [r["label"] for r in part])
+        summary: dict[str, Any] = {}
+        for key, metric in metrics.items():
+            summary[key] = to_jsonable(metric.compute()) if scored else None
+        usage: dict[str, int] = {}
+        latencies = [r["latency_s"] for r in records if r.get("latency_s") is not None]
+        for r in records:
+            for k, v in (r.get("usage") or {}).items():
+                if isinstance(v, (int, float)):
+                    usage[k] = usage.get(k, 0) + v
+        failures: dict[str, int] = {}
+        for r in records:
+            if r.get("error_type") == "request":
+                reason = str(r.get("error") or "error").split(":")[0][:60]
+                failures[reason] = failures.get(reason, 0) + 1
+        summary.update(
+            {
+                "num_samples": len(records),
+                "num_parse_errors": sum(1 for r in records if r.get("error_type") == "parse"),
+                "num_failed": sum(1 for r in records if r.get("error_type") == "request"),
+                "num_repaired": sum(1 for r in records if r.get("repaired")),
+                "num_cached": sum(1 for r in records if r.get("cached")),
+            }
+        )
+        if failures:
+            summary["failures_by_reason"] = failures
+        if usage:
+            summary["usage"] = usage
+        if latencies:
+            latencies.sort()
+            summary["latency_s"] = {
+                "mean": round(sum(latencies) / len(latencies), 4),
+                "p50": latencies[len(latencies) // 2],
+                "max": latencies[-1],
+            }
+        return summary
+
+    def write_metrics(self, summary: dict[str, Any]) -> Path:
+        path = self.run_dir / METRICS_FILE
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
+        tmp.replace(path)
+        return path
+
+
+def _absolute(path: str) -> str:
+    try:
+        from hydra.utils import to_absolute_path
+
+        return to_absolute_path(path)
+    except Exception:
+        return str(Path(path).expanduser().resolve())

@@ -1,0 +1,132 @@
+"""One plugin manager for built-in and third-party plugins.
+
+Built-in plugins are declared in evalkit's own ``[project.entry-points.evalkit]`` table, so
+they load through exactly the path a third-party package uses. ``EVALKIT_LOAD_PLUGINS``
+(comma-separated entry-point or distribution names) restricts which *third-party* plugins
+load; built-ins always load. A plugin that fails to import is recorded in
+:data:`PluginInfo.error` and reported by ``evalkit-plugins`` and in the run log, without
+stopping the other plugins.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import metadata
+from typing import Any
+
+import pluggy
+
+from evalkit import hookspecs
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "evalkit"
+ALLOW_LIST_ENV = "EVALKIT_LOAD_PLUGINS"
+BUILTIN_DISTRIBUTION = "evalkit"
+
+
+@dataclass
+class PluginInfo:
+    """What ``evalkit-plugins`` shows for one plugin."""
+
+    name: str
+    module: str
+    distribution: str
+    version: str
+    builtin: bool
+    hooks: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class PluginSet:
+    """The loaded plugin manager plus what was found (and what failed) while loading."""
+
+    manager: pluggy.PluginManager
+    infos: list[PluginInfo]
+
+    @property
+    def failures(self) -> list[PluginInfo]:
+        return [info for info in self.infos if info.error]
+
+
+def _allow_list() -> set[str] | None:
+    raw = os.environ.get(ALLOW_LIST_ENV)
+    if raw is None:
+        return None
+    return {part.strip() for part in raw.split(",") if part.strip()}
+
+
+def _entry_points() -> list[metadata.EntryPoint]:
+    eps = metadata.entry_points(group=ENTRY_POINT_GROUP)
+    # Deduplicate (a package can be visible twice, e.g. editable + site-packages).
+    seen: dict[str, metadata.EntryPoint] = {}
+    for ep in eps:
+        seen.setdefault(ep.name, ep)
+    builtin = [ep for ep in seen.values() if _dist_name(ep) == BUILTIN_DISTRIBUTION]
+    others = sorted((ep for ep in seen.values() if _dist_name(ep) != BUILTIN_DISTRIBUTION), key=lambda e: e.name)
+    return sorted(builtin, key=lambda e: e.name) + others
+
+
+def _dist_name(ep: metadata.EntryPoint) -> str:
+    dist = getattr(ep, "dist", None)
+    return dist.metadata["Name"] if dist is not None else "?"
+
+
+def _dist_version(ep: metadata.EntryPoint) -> str:
+    dist = getattr(ep, "dist", None)
+    return dist.version if dist is not None else "?"
+
+
+def _hook_names(module: Any) -> list[str]:
+    return sorted(n for n in dir(module) if n.startswith("evalkit_") and callable(getattr(module, n)))
+
+
+def build_plugin_set(extra_plugins: list[Any] | None = None) -> PluginSet:
+    """Create a fresh plugin manager; ``extra_plugins`` are registered after entry points (tests)."""
+    pm = pluggy.PluginManager("evalkit")
+    pm.add_hookspecs(hookspecs)
+    allow = _allow_list()
+    infos: list[PluginInfo] = []
+    for ep in _entry_points():
+        dist = _dist_name(ep)
+        builtin = dist == BUILTIN_DISTRIBUTION
+        info = PluginInfo(name=ep.name, module=ep.value, distribution=dist, version=_dist_version(ep), builtin=builtin)
+        if not builtin and allow is not None and ep.name not in allow and dist not in allow:
+            continue
+        infos.append(info)
+        try:
+            module = ep.load()
+        except Exception as exc:  # a broken plugin must not take the others down
+            info.error = f"{type(exc).__name__}: {exc}"
+            log.warning("evalkit plugin %r (%s) failed to load: %s", ep.name, dist, info.error)
+            continue
+        if pm.is_registered(module):
+            continue
+        pm.register(module, name=ep.name)
+        info.hooks = _hook_names(module)
+    for plugin in extra_plugins or []:
+        module = importlib.import_module(plugin) if isinstance(plugin, str) else plugin
+        name = getattr(module, "__name__", repr(module))
+        pm.register(module, name=name)
+        infos.append(PluginInfo(name=name, module=name, distribution="(registered in code)", version="?", builtin=False, hooks=_hook_names(module)))
+    pm.check_pending()
+    return PluginSet(manager=pm, infos=infos)
+
+
+@lru_cache(maxsize=1)
+def default_plugin_set() -> PluginSet:
+    """The process-wide plugin set (entry points read once)."""
+    return build_plugin_set()
+
+
+def reset_default_plugin_set() -> None:
+    """Forget the cached plugin set (tests that install plugins at run time)."""
+    default_plugin_set.cache_clear()
+    from evalkit import registry
+
+    registry.default_registry.cache_clear()

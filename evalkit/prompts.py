@@ -1,0 +1,107 @@
+"""Jinja2 prompt templates rendered with a row's fields into chat ``messages``.
+
+Templates see every field of the row as a variable (Chinese keys work: Jinja2 accepts
+Unicode identifiers) and the whole row as ``row``. The ``tojson`` filter keeps non-ASCII
+text readable (``ensure_ascii=False``) instead of Jinja's HTML-escaping default, so a prompt
+shows ``"上海"`` not ``"\\u4e0a\\u6d77"``. A field the template uses but the row lacks is an
+error naming the row; use ``{{ field | default(none) | tojson }}`` for optional fields.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jinja2 import StrictUndefined, TemplateError, UndefinedError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from evalkit.errors import ConfigError, DataError
+from evalkit.types import Sample
+
+
+def _tojson(value: Any, indent: int | None = None) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=indent)
+
+
+def make_environment() -> ImmutableSandboxedEnvironment:
+    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=False, autoescape=False)
+    env.filters["tojson"] = _tojson
+    return env
+
+
+_UNSET = object()
+
+
+def load_prompt_file(path: str | Path) -> dict[str, Any]:
+    """Read a prompt YAML (``system_prompt`` / ``user_prompt`` keys, as in seed 002)."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise ConfigError("prompt file not found", where=f"prompt.file={path}", fix="check the path (relative to where you ran evalkit)")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(f"invalid YAML: {getattr(exc, 'problem', exc)}", where=where) from None
+    if not isinstance(data, dict):
+        raise ConfigError("prompt file must be a mapping with system_prompt / user_prompt", where=str(path))
+    unknown = set(data) - {"system_prompt", "user_prompt"}
+    if unknown:
+        raise ConfigError(f"unknown keys {sorted(unknown)}; expected system_prompt, user_prompt", where=str(path))
+    return data
+
+
+@dataclass
+class PromptBuilder:
+    """Builds chat messages for a sample.
+
+    ``system=None`` means no system message. Explicit ``system``/``user`` win over the
+    templates from ``file``.
+    """
+
+    system: str | None = None
+    user: str | None = None
+    source: str = "prompt"
+
+    @classmethod
+    def from_config(cls, system: Any = _UNSET, user: Any = _UNSET, file: str | None = None) -> "PromptBuilder":
+        file_data: dict[str, Any] = load_prompt_file(file) if file else {}
+        sys_t = file_data.get("system_prompt") if system is _UNSET else system
+        user_t = file_data.get("user_prompt") if user is _UNSET else user
+        if user_t is None:
+            raise ConfigError(
+                "no user prompt template",
+                where="prompt.user",
+                fix="set prompt.user or prompt.file (a YAML with user_prompt)",
+            )
+        return cls(system=sys_t, user=user_t, source=file or "prompt")
+
+    def __post_init__(self) -> None:
+        env = make_environment()
+        try:
+            self._system = env.from_string(self.system) if self.system is not None else None
+            self._user = env.from_string(self.user) if self.user is not None else None
+        except TemplateError as exc:
+            raise ConfigError(f"invalid Jinja2 template: {exc}", where=f"{self.source} (line {getattr(exc, 'lineno', '?')})") from None
+
+    def render(self, sample: Sample) -> list[dict[str, str]]:
+        context = {k: v for k, v in sample.row.items() if isinstance(k, str)}
+        context["row"] = sample.row
+        messages: list[dict[str, str]] = []
+        try:
+            if self._system is not None:
+                messages.append({"role": "system", "content": self._system.render(context)})
+            if self._user is not None:
+                messages.append({"role": "user", "content": self._user.render(context)})
+        except UndefinedError as exc:
+            raise DataError(
+                f"prompt template uses a field the row does not have ({exc.message})",
+                where=sample.where,
+                fix="add the field to the data, or use `| default(none)` in the template",
+            ) from None
+        except TemplateError as exc:
+            raise DataError(f"prompt template failed: {exc}", where=sample.where) from None
+        return messages

@@ -1,0 +1,103 @@
+"""Name -> factory tables, one per plugin kind, filled through the ``evalkit_register_*`` hooks.
+
+Each hook implementation is called separately with a ``register`` bound to its plugin, so a
+duplicate name is reported with *both* providers, and an unknown name lists what exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Callable
+
+from evalkit.errors import PluginError
+from evalkit.plugins import PluginSet, default_plugin_set
+
+KINDS: dict[str, str] = {
+    "backend": "evalkit_register_backends",
+    "head": "evalkit_register_heads",
+    "parser": "evalkit_register_parsers",
+    "metric": "evalkit_register_metrics",
+    "callback": "evalkit_register_callbacks",
+}
+
+# Where each kind is selected in the config, for error messages.
+CONFIG_KEYS: dict[str, str] = {
+    "backend": "backend.name",
+    "head": "head.name",
+    "parser": "parser.name",
+    "metric": "metrics.<key>.name",
+    "callback": "callbacks.<key>.name",
+}
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    factory: Callable[..., Any]
+    provider: str
+
+
+class Registry:
+    """All registered factories, by kind and name."""
+
+    def __init__(self, plugin_set: PluginSet) -> None:
+        self.plugin_set = plugin_set
+        self._tables: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS}
+        for kind, hook_name in KINDS.items():
+            hook = getattr(plugin_set.manager.hook, hook_name)
+            for impl in hook.get_hookimpls():
+                provider = impl.plugin_name
+                impl.function(register=self._registrar(kind, provider))
+
+    def _registrar(self, kind: str, provider: str) -> Callable[[str, Callable[..., Any]], None]:
+        table = self._tables[kind]
+
+        def register(name: str, factory: Callable[..., Any]) -> None:
+            if not isinstance(name, str) or not name:
+                raise PluginError(f"plugin '{provider}' registered a {kind} with an invalid name {name!r}", where=provider)
+            if not callable(factory):
+                raise PluginError(f"plugin '{provider}' registered {kind} '{name}' with a non-callable factory", where=provider)
+            if name in table:
+                other = table[name].provider
+                raise PluginError(
+                    f"{kind} name '{name}' is registered twice: by plugin '{other}' and by plugin '{provider}'",
+                    where=CONFIG_KEYS[kind],
+                    fix=f"uninstall one of them or restrict plugins with EVALKIT_LOAD_PLUGINS",
+                )
+            table[name] = Entry(name=name, factory=factory, provider=provider)
+
+        return register
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self._tables[kind])
+
+    def entries(self, kind: str) -> list[Entry]:
+        return [self._tables[kind][n] for n in self.names(kind)]
+
+    def get(self, kind: str, name: str, *, where: str | None = None) -> Entry:
+        table = self._tables[kind]
+        if name not in table:
+            available = ", ".join(self.names(kind)) or "(none)"
+            broken = [f"{i.name} ({i.error})" for i in self.plugin_set.failures]
+            hint = f"; plugins that failed to load: {'; '.join(broken)}" if broken else ""
+            raise PluginError(
+                f"unknown {kind} '{name}'; available: {available}{hint}",
+                where=where or CONFIG_KEYS[kind],
+                fix="pick one of the available names, or install the plugin that provides it (evalkit-plugins lists them)",
+            )
+        return table[name]
+
+    def provided_by(self, provider: str) -> dict[str, list[str]]:
+        """What one plugin registered, by kind (for ``evalkit-plugins``)."""
+        out: dict[str, list[str]] = {}
+        for kind, table in self._tables.items():
+            names = sorted(n for n, e in table.items() if e.provider == provider)
+            if names:
+                out[kind] = names
+        return out
+
+
+@lru_cache(maxsize=1)
+def default_registry() -> Registry:
+    return Registry(default_plugin_set())

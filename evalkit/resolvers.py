@@ -1,0 +1,21 @@
+"""OmegaConf resolvers used by evalkit's shipped configs.
+
+``${demo:toolcall/data.jsonl}`` is the path of a demo file shipped inside the installed
+package, so the offline demo works from any working directory and from a wheel.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from omegaconf import OmegaConf
+
+
+def demo_path(relative: str) -> str:
+    base = resources.files("evalkit.demo")
+    return str(base.joinpath(*relative.split("/")))
+
+
+def register_resolvers() -> None:
+    if not OmegaConf.has_resolver("demo"):
+        OmegaConf.register_new_resolver("demo", demo_path)

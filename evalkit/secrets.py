@@ -1,0 +1,66 @@
+"""Keeping API keys out of everything a run writes.
+
+Keys are read from the environment (``backend.api_key_env``) and never enter the config.
+Still, a user may paste one into an override (``+backend.api_key=sk-...``); Hydra saves
+overrides to ``.hydra/`` before evalkit sees them, so the run dir's config dumps are
+scrubbed: values of secret-looking keys, and any value of an environment variable named
+by a secret-looking config key, are replaced with ``***``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Iterable
+
+REDACTED = "***"
+SECRET_KEY = re.compile(r"(api[_-]?key|token|secret|password|authorization)", re.IGNORECASE)
+_KV = re.compile(r"(?P<key>[\w.\-]*(?:api[_-]?key|token(?!s)|secret|password|authorization)[\w.\-]*)(?P<sep>\s*[:=]\s*)(?P<value>[^\s,\]\}]+)", re.IGNORECASE)
+
+# Environment variables whose values must never appear in a file evalkit writes.
+_extra_secret_values: set[str] = set()
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a secret value (e.g. the API key read from the environment) for redaction."""
+    if value and len(value) >= 4:
+        _extra_secret_values.add(value)
+
+
+def secret_values() -> Iterable[str]:
+    return tuple(_extra_secret_values)
+
+
+def redact_text(text: str) -> str:
+    for value in _extra_secret_values:
+        text = text.replace(value, REDACTED)
+
+    def repl(m: re.Match[str]) -> str:
+        key = m.group("key")
+        if key.endswith("_env") or key.endswith("-env"):
+            return m.group(0)
+        return f"{key}{m.group('sep')}{REDACTED}"
+
+    return _KV.sub(repl, text)
+
+
+def redact_run_dir(run_dir: str | Path) -> None:
+    """Scrub ``.hydra/*.yaml`` and ``run.log`` in a run directory, in place."""
+    run_dir = Path(run_dir)
+    for path in list((run_dir / ".hydra").glob("*.yaml")) + [run_dir / "run.log"]:
+        if not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        clean = redact_text(text)
+        if clean != text:
+            path.write_text(clean, encoding="utf-8")
+
+
+def env_secret(name: str | None) -> str | None:
+    """Read a secret from the environment and register it for redaction."""
+    if not name:
+        return None
+    value = os.environ.get(name)
+    register_secret(value)
+    return value

@@ -1,0 +1,86 @@
+"""``predictions.jsonl``: each finished sample is appended and flushed the moment it completes.
+
+Why: a killed run must keep everything finished before the kill. On start, an existing
+``predictions.jsonl`` in the same run directory is read back: rows that succeeded are kept
+(and not sent again), rows that failed or were cut off mid-line are dropped so they are
+retried. ``finalize`` rewrites the file atomically in dataset order with each sample once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+PREDICTIONS_FILE = "predictions.jsonl"
+
+
+def _dumps(record: dict[str, Any]) -> str:
+    return json.dumps(record, ensure_ascii=False, default=str)
+
+
+def read_predictions(path: str | Path) -> Iterator[dict[str, Any]]:
+    """Yield the records of a predictions file, skipping a torn last line."""
+    path = Path(path)
+    if not path.exists():
+        return
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line torn by a kill mid-write
+            if isinstance(record, dict) and "index" in record:
+                yield record
+
+
+class PredictionStore:
+    """Append-only writer with resume support, keyed by the sample's dataset ``index``."""
+
+    def __init__(self, run_dir: str | Path, *, resume: bool = True) -> None:
+        self.path = Path(run_dir) / PREDICTIONS_FILE
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.records: dict[int, dict[str, Any]] = {}
+        if resume:
+            for record in read_predictions(self.path):
+                if record.get("error_type") == "request":
+                    continue  # failed requests are retried
+                self.records[int(record["index"])] = record
+        # Rewrite what we keep, so the file never holds a row twice.
+        self._rewrite(sorted(self.records.values(), key=lambda r: r["index"]))
+        self._fh = self.path.open("a", encoding="utf-8")
+
+    def done(self, index: int) -> bool:
+        return index in self.records
+
+    def add(self, record: dict[str, Any]) -> None:
+        """Persist one finished sample now (append + flush)."""
+        index = int(record["index"])
+        self.records[index] = record
+        self._fh.write(_dumps(record) + "\n")
+        self._fh.flush()
+
+    def _rewrite(self, records: list[dict[str, Any]]) -> None:
+        tmp = self.path.with_suffix(".jsonl.tmp")
+        with tmp.open("w", encoding="utf-8") as fh:
+            for record in records:
+                fh.write(_dumps(record) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
+
+    def finalize(self) -> list[dict[str, Any]]:
+        """Rewrite the file in dataset order (one row per sample) and return the rows."""
+        self._fh.close()
+        ordered = sorted(self.records.values(), key=lambda r: r["index"])
+        # Last write wins for a retried sample: records dict already holds the newest.
+        self._rewrite(ordered)
+        return ordered
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()

@@ -1,0 +1,111 @@
+"""Plain data types shared by the core and every plugin (no heavy imports here)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    """Sampling settings shared by every text backend (config group ``generation``).
+
+    ``temperature == 0`` means greedy decoding. ``stop`` strings end generation and are not
+    part of the returned text. ``n`` > 1 returns a list of outputs per sample.
+    """
+
+    max_new_tokens: int = 512
+    temperature: float = 0.0
+    top_p: float = 1.0
+    top_k: int = -1
+    n: int = 1
+    seed: int | None = 42
+    stop: tuple[str, ...] = ()
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+    @property
+    def deterministic(self) -> bool:
+        """Outputs are reproducible, so cached responses may be reused on re-runs."""
+        return self.greedy or self.seed is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["stop"] = list(self.stop)
+        return data
+
+
+@dataclass
+class Sample:
+    """One dataset row after loading: ``index`` is its position in the (unsharded) file."""
+
+    index: int
+    id: Any
+    row: dict[str, Any]
+    label: Any
+    where: str = ""  # "file:line" (JSONL) or "file[index]" (JSON array), for error messages
+
+
+@dataclass
+class Request:
+    """What a backend is asked to do for one sample.
+
+    Text backends use ``messages`` (chat format); scoring backends use ``row`` (e.g.
+    ``input_ids`` and ``labels`` for AcceptHead data).
+    """
+
+    index: int
+    id: Any
+    messages: list[dict[str, Any]] | None = None
+    row: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Result:
+    """A backend's answer for one request.
+
+    Exactly one of ``outputs`` / ``prediction`` / ``error`` is the point of interest:
+    text backends fill ``outputs`` (n texts), scoring backends fill ``prediction``, and a
+    sample that failed after all retries has ``error`` (a short reason) instead.
+    """
+
+    index: int
+    outputs: list[str] | None = None
+    prediction: Any = None
+    error: str | None = None
+    latency_s: float | None = None
+    usage: dict[str, int] | None = None
+    attempts: int = 1
+    cached: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+OnResult = Callable[[Result], None]
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A model backend. ``on_result`` is called once per request as it completes (never
+    concurrently), so the pipeline can persist each finished sample immediately."""
+
+    def generate(self, requests: Sequence[Request], on_result: OnResult) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class ScoringBackend(Protocol):
+    """A backend that can run a teacher-forced forward pass for a non-text head."""
+
+    def score(self, requests: Sequence[Request], head: Any, on_result: OnResult) -> None: ...
+
+
+class Head(Protocol):
+    """``mode`` is ``"generate"`` (text out, then a parser) or ``"score"`` (tensors out)."""
+
+    mode: str

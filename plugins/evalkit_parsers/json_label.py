@@ -1,0 +1,134 @@
+"""``json_label``: pull the tool-call ``label`` list out of a model's raw text.
+
+Where the JSON is looked for, in order (seed 002's post-processing, made robust):
+
+1. the text after the last ``</think>`` if the model thought out loud, else the whole text;
+2. that text as one JSON document;
+3. else the last fenced ```json block in it;
+4. else the last balanced top-level ``{...}`` object in it (strings and escapes respected).
+
+The object's ``label`` field (``key``) must be a list of objects with ``toolName``; anything
+else raises ``ValueError`` — the pipeline records a parse error and uses ``[]``. With
+``repair: true`` a near-valid candidate (trailing commas, single quotes, missing braces) is
+fixed with the ``json_repair`` library; such samples are counted as ``num_repaired``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+_FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.DOTALL)
+_TOKENS = re.compile(r'[{}"]')
+
+
+def last_balanced_object(text: str) -> str | None:
+    """The last top-level ``{...}`` span in ``text`` (braces inside strings ignored)."""
+    depth = 0
+    in_string = False
+    start = -1
+    last: str | None = None
+    for match in _TOKENS.finditer(text):
+        ch = match.group()
+        pos = match.start()
+        if ch == '"':
+            if depth > 0 and not _is_escaped(text, pos):
+                in_string = not in_string
+            continue
+        if in_string:
+            continue
+        if ch == "{":
+            if depth == 0:
+                start = pos
+            depth += 1
+        elif depth > 0:  # "}"
+            depth -= 1
+            if depth == 0:
+                last = text[start : pos + 1]
+    return last
+
+
+def _is_escaped(text: str, pos: int) -> bool:
+    backslashes = 0
+    pos -= 1
+    while pos >= 0 and text[pos] == "\\":
+        backslashes += 1
+        pos -= 1
+    return backslashes % 2 == 1
+
+
+def _candidates(text: str) -> list[str]:
+    region = text.rsplit("</think>", 1)[1] if "</think>" in text else text
+    region = region.strip()
+    out = [region]
+    fences = _FENCE.findall(region)
+    if fences:
+        out.append(fences[-1].strip())
+    obj = last_balanced_object(region)
+    if obj is not None:
+        out.append(obj)
+    return out
+
+
+class JsonLabelParser:
+    """Callable parser; ``empty`` is the prediction used for unparseable outputs."""
+
+    empty = list
+
+    def __init__(self, key: str = "label", repair: bool = False, require_tool_name: bool = True) -> None:
+        self.key = key
+        self.repair = repair
+        self.require_tool_name = require_tool_name
+        self.last_repaired = False
+
+    def _extract(self, obj: Any) -> list[dict[str, Any]]:
+        if not isinstance(obj, dict):
+            raise ValueError(f"expected a JSON object with '{self.key}', got {type(obj).__name__}")
+        if self.key not in obj:
+            raise ValueError(f"JSON object has no '{self.key}' field")
+        label = obj[self.key]
+        if not isinstance(label, list):
+            raise ValueError(f"'{self.key}' is {type(label).__name__}, not a list")
+        for i, call in enumerate(label):
+            if not isinstance(call, dict) or (self.require_tool_name and "toolName" not in call):
+                raise ValueError(f"'{self.key}[{i}]' is not an object with 'toolName'")
+        return label
+
+    def __call__(self, text: str) -> list[dict[str, Any]]:
+        self.last_repaired = False
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("empty output")
+        candidates = _candidates(text)
+        first_error: ValueError | None = None
+        for candidate in candidates:
+            try:
+                obj = json.loads(candidate)
+            except json.JSONDecodeError:
+                continue
+            try:
+                return self._extract(obj)
+            except ValueError as exc:
+                first_error = first_error or exc
+        if self.repair:
+            from json_repair import repair_json
+
+            for candidate in reversed(candidates):
+                try:
+                    obj = repair_json(candidate, return_objects=True)
+                except Exception:
+                    continue
+                try:
+                    result = self._extract(obj)
+                except ValueError:
+                    continue
+                self.last_repaired = True
+                return result
+        if first_error is not None:
+            raise first_error
+        raise ValueError("no JSON object found in output")
+
+
+def make_json_label_parser(key: str = "label", repair: bool = False) -> JsonLabelParser:
+    """Factory registered as ``json_label``."""
+    return JsonLabelParser(key=key, repair=repair)

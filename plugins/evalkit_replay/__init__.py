@@ -1,0 +1,1 @@
+"""Replay backend: evaluate saved model outputs offline (no model needed)."""

@@ -1,0 +1,87 @@
+"""Replay saved model outputs as if a backend had produced them.
+
+Two file shapes are accepted, because users have both:
+
+* JSONL rows ``{"id": ..., "output": "..."}`` (or ``"outputs": [...]`` for n > 1), matched to
+  the dataset by ``id`` (configurable with ``id_key``);
+* the seeds' saved-results JSON list ``[{"result": "...", "error": null, "status_code": 200,
+  "time_cost": 1.2}, ...]``, matched by position.
+
+A sample with no saved output (missing row, ``result: null`` or an ``error``) becomes a
+per-sample failure with a reason, never a crash.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+from evalkit.data import read_records
+from evalkit.errors import ConfigError, DataError
+from evalkit.types import OnResult, Request, Result
+
+
+class ReplayBackend:
+    """Serves outputs from a file; ``path`` is required."""
+
+    def __init__(self, path: str | None = None, id_key: str = "id", output_key: str | None = None, match: str = "auto") -> None:
+        if not path:
+            raise ConfigError("the replay backend needs a file of saved outputs", where="backend.path", fix="add backend.path=/path/to/outputs.jsonl")
+        if match not in ("auto", "id", "position"):
+            raise ConfigError(f"match must be auto, id or position, got {match!r}", where="backend.match")
+        from evalkit.pipeline import _absolute
+
+        self.path = Path(_absolute(path))
+        self.id_key = id_key
+        self.output_key = output_key
+        records = read_records(self.path)
+        if not records:
+            raise DataError("no saved outputs in file", where=str(self.path))
+        by_position = match == "position" or (match == "auto" and all(isinstance(r, dict) and self.id_key not in r for _, r in records))
+        self.by_position = by_position
+        self._rows: dict[Any, tuple[str, dict[str, Any]]] = {}
+        for position, (where, row) in enumerate(records):
+            if not isinstance(row, dict):
+                raise DataError(f"each saved output must be a JSON object, got {type(row).__name__}", where=where)
+            key = position if by_position else row.get(self.id_key)
+            if key is None:
+                raise DataError(f"saved output has no '{self.id_key}'", where=where, fix="add ids, or set backend.match=position")
+            self._rows[key] = (where, row)
+
+    def _outputs(self, row: dict[str, Any]) -> tuple[list[str] | None, str | None]:
+        if row.get("error"):
+            return None, f"saved error: {str(row['error'])[:120]}"
+        keys = [self.output_key] if self.output_key else ["outputs", "output", "result"]
+        for key in keys:
+            if key in row and row[key] is not None:
+                value = row[key]
+                if isinstance(value, list) and all(isinstance(v, str) for v in value) and value:
+                    return list(value), None
+                if isinstance(value, str):
+                    return [value], None
+                return [json.dumps(value, ensure_ascii=False)], None
+        return None, "no saved output"
+
+    def generate(self, requests: Sequence[Request], on_result: OnResult) -> None:
+        for request in requests:
+            key = request.index if self.by_position else request.id
+            found = self._rows.get(key)
+            if found is None:
+                on_result(Result(index=request.index, error=f"no saved output for id {key!r}"))
+                continue
+            _, row = found
+            outputs, error = self._outputs(row)
+            latency = row.get("time_cost") or row.get("latency_s")
+            on_result(
+                Result(
+                    index=request.index,
+                    outputs=outputs,
+                    error=error,
+                    latency_s=float(latency) if isinstance(latency, (int, float)) else None,
+                    usage=row.get("usage") if isinstance(row.get("usage"), dict) else None,
+                )
+            )
+
+    def close(self) -> None:
+        pass

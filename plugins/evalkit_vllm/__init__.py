@@ -1,0 +1,1 @@
+"""evalkit built-in plugin package evalkit_vllm."""
