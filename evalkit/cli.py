@@ -19,7 +19,7 @@ import hydra
 from omegaconf import DictConfig
 
 from evalkit.errors import EvalKitError
-from evalkit.resolvers import register_resolvers
+from evalkit.resolvers import install_hydra_integration
 
 log = logging.getLogger("evalkit")
 
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
         os.environ[VERBOSE_ENV] = "1"
         os.environ["HYDRA_FULL_ERROR"] = "1"
     sys.argv = [sys.argv[0]] + args
-    register_resolvers()
+    install_hydra_integration()
     import hydra._internal.hydra as hydra_internal
     import hydra._internal.utils as hydra_utils
 

@@ -29,9 +29,13 @@ hookspec = pluggy.HookspecMarker("evalkit")
 
 
 class Register(Protocol):
-    """The ``register`` callable handed to every ``evalkit_register_*`` hook."""
+    """The ``register`` callable handed to every ``evalkit_register_*`` hook.
 
-    def __call__(self, name: str, factory: Callable[..., Any]) -> None: ...
+    ``factory`` is a callable, or a ``"package.module:attr"`` string that evalkit imports
+    only when a run selects ``name`` — the way to keep torch-heavy plugins cheap to list.
+    """
+
+    def __call__(self, name: str, factory: Callable[..., Any] | str) -> None: ...
 
 
 @hookspec

@@ -178,10 +178,17 @@ class Pipeline:
             file = _absolute(file)
         return PromptBuilder.from_config(file=file, **kwargs)
 
+    def check_backend_config(self) -> None:
+        """Fail on a bad backend name or option before any data is read or model loaded."""
+        name, options = split_plugin_node(self._section("backend"), path="backend")
+        entry = self.registry.get("backend", name, where="backend.name")
+        validate_options(entry.factory, options, path="backend", plugin=f"backend '{name}'", injected=INJECTABLE)
+
     # -- running -----------------------------------------------------------------------
     def run(self) -> RunSummary:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         registry = self.registry
+        self.check_backend_config()
         samples = self.load_samples()
         generation = generation_from_config(self._section("generation", {}) or {})
         head = build_plugin(registry, "head", self._section("head", {"name": "lm"}), path="head")

@@ -6,6 +6,7 @@ duplicate name is reported with *both* providers, and an unknown name lists what
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable
@@ -31,11 +32,35 @@ CONFIG_KEYS: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass
 class Entry:
+    """One registration. ``target`` is the factory, or a ``"module:attr"`` string that is
+    imported only when the plugin is used (keeps torch & co. out of start-up)."""
+
     name: str
-    factory: Callable[..., Any]
+    target: Callable[..., Any] | str
     provider: str
+
+    @property
+    def factory(self) -> Callable[..., Any]:
+        if isinstance(self.target, str):
+            module_name, _, attr = self.target.partition(":")
+            try:
+                module = importlib.import_module(module_name)
+                obj = module
+                for part in attr.split("."):
+                    obj = getattr(obj, part)
+            except ImportError as exc:
+                missing = getattr(exc, "name", None) or str(exc)
+                raise PluginError(
+                    f"plugin '{self.provider}' cannot load '{self.name}' from {self.target}: missing module {missing}",
+                    where=self.target,
+                    fix=f"install the plugin's dependencies (e.g. pip install \"evalkit[all]\")",
+                ) from None
+            except AttributeError:
+                raise PluginError(f"plugin '{self.provider}' registered '{self.name}' as {self.target}, which does not exist", where=self.target) from None
+            self.target = obj
+        return self.target  # type: ignore[return-value]
 
 
 class Registry:
@@ -56,8 +81,11 @@ class Registry:
         def register(name: str, factory: Callable[..., Any]) -> None:
             if not isinstance(name, str) or not name:
                 raise PluginError(f"plugin '{provider}' registered a {kind} with an invalid name {name!r}", where=provider)
-            if not callable(factory):
-                raise PluginError(f"plugin '{provider}' registered {kind} '{name}' with a non-callable factory", where=provider)
+            if not callable(factory) and not (isinstance(factory, str) and ":" in factory):
+                raise PluginError(
+                    f"plugin '{provider}' registered {kind} '{name}' with {factory!r}; expected a callable or a 'module:attr' string",
+                    where=provider,
+                )
             if name in table:
                 other = table[name].provider
                 raise PluginError(
@@ -65,7 +93,7 @@ class Registry:
                     where=CONFIG_KEYS[kind],
                     fix=f"uninstall one of them or restrict plugins with EVALKIT_LOAD_PLUGINS",
                 )
-            table[name] = Entry(name=name, factory=factory, provider=provider)
+            table[name] = Entry(name=name, target=factory, provider=provider)
 
         return register
 

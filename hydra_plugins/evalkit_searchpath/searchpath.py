@@ -34,5 +34,8 @@ class EvalKitSearchPathPlugin(SearchPathPlugin):
                 continue
             if isinstance(paths, str):
                 paths = [paths]
+            existing = {str(e.path) for e in search_path.get_path()}
             for path in paths or []:
+                if path in existing:
+                    continue
                 search_path.append(provider=f"evalkit-plugin-{impl.plugin_name}", path=path)

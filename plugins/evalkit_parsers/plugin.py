@@ -7,8 +7,5 @@ from evalkit import hookimpl
 
 @hookimpl
 def evalkit_register_parsers(register):
-    from evalkit_parsers.json_label import JsonLabelParser
-    from evalkit_parsers.text import TextParser
-
-    register("json_label", JsonLabelParser)
-    register("text", TextParser)
+    register("json_label", "evalkit_parsers.json_label:JsonLabelParser")
+    register("text", "evalkit_parsers.text:TextParser")

@@ -68,7 +68,7 @@ class ReplayBackend:
             key = request.index if self.by_position else request.id
             found = self._rows.get(key)
             if found is None:
-                on_result(Result(index=request.index, error=f"no saved output for id {key!r}"))
+                on_result(Result(index=request.index, error="no saved output for this id" if not self.by_position else "no saved output at this position"))
                 continue
             _, row = found
             outputs, error = self._outputs(row)

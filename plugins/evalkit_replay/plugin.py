@@ -7,6 +7,4 @@ from evalkit import hookimpl
 
 @hookimpl
 def evalkit_register_backends(register):
-    from evalkit_replay.backend import ReplayBackend
-
-    register("replay", ReplayBackend)
+    register("replay", "evalkit_replay.backend:ReplayBackend")

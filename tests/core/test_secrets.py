@@ -1,0 +1,24 @@
+"""Secrets never reach the run dir's config dumps."""
+
+from __future__ import annotations
+
+from evalkit.secrets import env_secret, redact_run_dir, redact_text
+
+
+def test_secret_looking_keys_are_redacted_but_names_of_env_vars_kept():
+    text = "backend:\n  api_key: sk-live-123\n  api_key_env: OPENAI_API_KEY\n  max_new_tokens: 512\n- +backend.api_key=sk-live-123\n"
+    clean = redact_text(text)
+    assert "sk-live-123" not in clean
+    assert "api_key_env: OPENAI_API_KEY" in clean and "max_new_tokens: 512" in clean
+
+
+def test_registered_env_values_are_scrubbed_from_run_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("MY_TEST_KEY", "zz-very-secret-value")
+    assert env_secret("MY_TEST_KEY") == "zz-very-secret-value"
+    hydra_dir = tmp_path / ".hydra"
+    hydra_dir.mkdir()
+    (hydra_dir / "overrides.yaml").write_text("- +backend.headers.X=zz-very-secret-value\n")
+    (tmp_path / "run.log").write_text("sent with zz-very-secret-value\n")
+    redact_run_dir(tmp_path)
+    for path in (hydra_dir / "overrides.yaml", tmp_path / "run.log"):
+        assert "zz-very-secret-value" not in path.read_text()

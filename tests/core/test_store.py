@@ -1,0 +1,42 @@
+"""predictions.jsonl: append + flush per sample, resume keeps successes, final file in order."""
+
+from __future__ import annotations
+
+import json
+
+from evalkit.store import PredictionStore, read_predictions
+
+
+def rec(i, error_type=None):
+    return {"index": i, "id": f"s{i}", "output": "x", "error": "boom" if error_type else None, "error_type": error_type}
+
+
+def test_each_add_is_on_disk_immediately(tmp_path):
+    store = PredictionStore(tmp_path)
+    store.add(rec(3))
+    lines = (tmp_path / "predictions.jsonl").read_text().splitlines()
+    assert [json.loads(line)["index"] for line in lines] == [3]
+    store.close()
+
+
+def test_resume_keeps_successes_drops_failures_and_torn_lines(tmp_path):
+    path = tmp_path / "predictions.jsonl"
+    path.write_text(
+        json.dumps(rec(0)) + "\n" + json.dumps(rec(1, "request")) + "\n" + json.dumps(rec(2, "parse")) + "\n" + '{"index": 4, "id": "s4", "outp',
+        encoding="utf-8",
+    )
+    store = PredictionStore(tmp_path)
+    assert store.done(0) and store.done(2)
+    assert not store.done(1) and not store.done(4)
+    store.add(rec(4))
+    store.add(rec(1))
+    final = store.finalize()
+    assert [r["index"] for r in final] == [0, 1, 2, 4]
+    assert [r["index"] for r in read_predictions(path)] == [0, 1, 2, 4]
+
+
+def test_no_resume_starts_empty(tmp_path):
+    (tmp_path / "predictions.jsonl").write_text(json.dumps(rec(0)) + "\n")
+    store = PredictionStore(tmp_path, resume=False)
+    assert not store.done(0)
+    assert store.finalize() == []
