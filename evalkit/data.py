@@ -12,6 +12,24 @@ from evalkit.types import Sample
 LabelCheck = Callable[[Any], "str | None"]
 
 
+class SampleList(list):
+    """The samples of one run (possibly one shard); ``total_rows`` counts the whole file."""
+
+    total_rows: int = 0
+
+
+def dataset_fingerprint(path: str | Path) -> dict[str, Any]:
+    """Identity of a data file, so merged shards and compared runs provably saw the same data."""
+    import hashlib
+
+    path = Path(path).expanduser()
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return {"path": str(path.resolve()), "sha256": digest.hexdigest(), "size": path.stat().st_size}
+
+
 def _check_tool_calls(label: Any) -> str | None:
     if not isinstance(label, list):
         return f"label must be a list of tool calls, got {type(label).__name__}"
@@ -77,7 +95,7 @@ def load_samples(
     limit: int | None = None,
     num_shards: int = 1,
     shard_index: int = 0,
-) -> list[Sample]:
+) -> SampleList:
     """Load rows as :class:`Sample`s.
 
     ``index`` is the row's position in the whole file (shards keep it), ``id`` comes from
@@ -96,7 +114,8 @@ def load_samples(
     records = read_records(path)
     if limit is not None:
         records = records[:limit]
-    samples: list[Sample] = []
+    samples = SampleList()
+    samples.total_rows = len(records)
     seen_ids: dict[Any, str] = {}
     for index, (where, row) in enumerate(records):
         if not isinstance(row, dict):

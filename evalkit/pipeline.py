@@ -23,7 +23,9 @@ from evalkit.errors import BackendError, ConfigError, EvalKitError
 from evalkit.progress import RunProgress
 from evalkit.prompts import PromptBuilder
 from evalkit.registry import Registry, default_registry
+from evalkit.states import save_metric_states, write_run_info
 from evalkit.store import PredictionStore
+from evalkit.summary import metric_results, record_counts, scored_records, to_jsonable, update_metrics
 from evalkit.types import GenerationConfig, Request, Result, Sample
 
 log = logging.getLogger("evalkit")
@@ -99,19 +101,6 @@ def make_parser(registry: Registry, node: Any) -> Callable[[str], ParsedOutput] 
     return run
 
 
-def to_jsonable(value: Any) -> Any:
-    """Tensors, numpy values and nested containers -> plain JSON types."""
-    if hasattr(value, "tolist") and callable(value.tolist):
-        value = value.tolist()
-    if isinstance(value, Mapping):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, float) and value != value:
-        return None
-    return value
-
-
 @dataclass
 class RunSummary:
     run_dir: Path
@@ -142,7 +131,7 @@ class Pipeline:
         if extra:
             raise ConfigError(f"unknown option '{sorted(extra)[0]}' for data; valid options: {', '.join(sorted(known))}", where=f"data.{sorted(extra)[0]}")
         return load_samples(
-            data["path"],
+            _absolute(data["path"]),
             id_key=data.get("id_key", "id"),
             label_key=data.get("label_key", "label"),
             label_format=data.get("label_format", "any"),
@@ -190,6 +179,7 @@ class Pipeline:
         registry = self.registry
         self.check_backend_config()
         samples = self.load_samples()
+        write_run_info(self.run_dir, self.cfg, samples, _absolute(self._section("data", {})["path"]))
         generation = generation_from_config(self._section("generation", {}) or {})
         head = build_plugin(registry, "head", self._section("head", {"name": "lm"}), path="head")
         mode = getattr(head, "mode", "generate")
@@ -302,46 +292,10 @@ class Pipeline:
         return record
 
     def compute_metrics(self, records: list[dict[str, Any]], metrics: dict[str, Any]) -> dict[str, Any]:
-        chunk = 2048
-        scored = [r for r in records if r.get("prediction") is not None or r.get("error_type") != "request"]
-        for metric in metrics.values():
-            for start in range(0, len(scored), chunk):
-                part = scored[start : start + chunk]
-                metric.update([r["prediction"] for r in part], [r["label"] for r in part])
-        summary: dict[str, Any] = {}
-        for key, metric in metrics.items():
-            summary[key] = to_jsonable(metric.compute()) if scored else None
-        usage: dict[str, int] = {}
-        latencies = [r["latency_s"] for r in records if r.get("latency_s") is not None]
-        for r in records:
-            for k, v in (r.get("usage") or {}).items():
-                if isinstance(v, (int, float)):
-                    usage[k] = usage.get(k, 0) + v
-        failures: dict[str, int] = {}
-        for r in records:
-            if r.get("error_type") == "request":
-                reason = str(r.get("error") or "error").split(":")[0][:60]
-                failures[reason] = failures.get(reason, 0) + 1
-        summary.update(
-            {
-                "num_samples": len(records),
-                "num_parse_errors": sum(1 for r in records if r.get("error_type") == "parse"),
-                "num_failed": sum(1 for r in records if r.get("error_type") == "request"),
-                "num_repaired": sum(1 for r in records if r.get("repaired")),
-                "num_cached": sum(1 for r in records if r.get("cached")),
-            }
-        )
-        if failures:
-            summary["failures_by_reason"] = failures
-        if usage:
-            summary["usage"] = usage
-        if latencies:
-            latencies.sort()
-            summary["latency_s"] = {
-                "mean": round(sum(latencies) / len(latencies), 4),
-                "p50": latencies[len(latencies) // 2],
-                "max": latencies[-1],
-            }
+        update_metrics(metrics, records)
+        summary = metric_results(metrics, any_scored=bool(scored_records(records)))
+        summary.update(record_counts(records))
+        save_metric_states(self.run_dir, metrics, self._section("metrics", {}) or {})
         return summary
 
     def write_metrics(self, summary: dict[str, Any]) -> Path:

@@ -1,0 +1,53 @@
+"""Hydra callback: at the end of ``evalkit -m ...`` write the sweep's comparison.
+
+``summary.json`` / ``summary.xlsx`` and a console table land in the sweep directory: one
+row per job with its overrides and headline figures, and each job's flips against job 0.
+Jobs that failed (no ``metrics.json``) are listed and skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+log = logging.getLogger("evalkit")
+
+
+def job_dirs(sweep_dir: Path) -> list[Path]:
+    dirs = [p for p in sweep_dir.iterdir() if p.is_dir() and (p / ".hydra").is_dir()]
+
+    def order(p: Path) -> tuple[int, Any]:
+        return (0, int(p.name)) if p.name.isdigit() else (1, p.name)
+
+    return sorted(dirs, key=order)
+
+
+class SweepSummary(Callback):
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from evalkit.compare import build_comparison, print_comparison, write_comparison
+        from evalkit.errors import EvalKitError
+        from evalkit.runs import load_run
+
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        if not sweep_dir.is_dir():
+            return
+        finished, failed = [], []
+        for d in job_dirs(sweep_dir):
+            (finished if (d / "metrics.json").exists() else failed).append(d)
+        if failed:
+            log.warning("jobs without results (failed?): %s", ", ".join(str(d) for d in failed))
+        if not finished:
+            return
+        try:
+            comparison = build_comparison([load_run(d) for d in finished])
+        except EvalKitError as exc:
+            log.error("sweep summary skipped: %s", exc)
+            return
+        comparison["failed_jobs"] = [str(d) for d in failed]
+        write_comparison(sweep_dir, comparison)
+        print_comparison(comparison)
+        log.info("sweep summary written to %s", sweep_dir / "summary.json")

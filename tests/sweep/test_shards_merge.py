@@ -1,0 +1,60 @@
+"""Shards (data.num_shards / data.shard_index) merged with evalkit-merge equal an unsharded run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from openpyxl import load_workbook
+
+from tests.conftest import read_jsonl, run_cli
+
+VOLATILE = {"wall_time_s", "merged_from"}
+
+
+def _run(args, run_dir):
+    proc = run_cli([*args, f"hydra.run.dir={run_dir}"])
+    assert proc.returncode == 0, proc.stderr
+    return run_dir
+
+
+def _workbook_values(path):
+    wb = load_workbook(path, read_only=True)
+    return {name: [list(r) for r in wb[name].iter_rows(values_only=True)] for name in wb.sheetnames}
+
+
+@pytest.fixture(scope="module")
+def toolcall_shards(sweep_data, tmp_path_factory):
+    root = tmp_path_factory.mktemp("shards")
+    args = ["+experiment=toolcall", f"data.path={sweep_data['data']}", f"backend.path={sweep_data['outputs']['b']}", "report.display_fields=[url,query]"]
+    full = _run(args, root / "full")
+    shards = [_run([*args, "data.num_shards=4", f"data.shard_index={k}"], root / f"shard{k}") for k in range(4)]
+    return root, full, shards
+
+
+def test_four_toolcall_shards_merge_to_the_unsharded_run(toolcall_shards):
+    root, full, shards = toolcall_shards
+    sizes = [len(read_jsonl(s / "predictions.jsonl")) for s in shards]
+    assert sum(sizes) == 60 and all(n > 0 for n in sizes)
+    out = root / "merged"
+    proc = run_cli([*map(str, reversed(shards)), "--out", str(out)], prog="evalkit-merge")
+    assert proc.returncode == 0, proc.stderr
+    merged = json.loads((out / "metrics.json").read_text())
+    unsharded = json.loads((full / "metrics.json").read_text())
+    assert {k: v for k, v in merged.items() if k not in VOLATILE} == {k: v for k, v in unsharded.items() if k not in VOLATILE}
+    assert read_jsonl(out / "predictions.jsonl") == read_jsonl(full / "predictions.jsonl")
+    assert _workbook_values(out / "report.xlsx") == _workbook_values(full / "report.xlsx")
+
+
+def test_missing_and_duplicate_shards_are_named(toolcall_shards, tmp_path):
+    root, _, shards = toolcall_shards
+    proc = run_cli([str(shards[0]), str(shards[1]), str(shards[3]), "--out", str(tmp_path / "m")], prog="evalkit-merge")
+    assert proc.returncode != 0 and "missing shard(s) 2 of 4" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run_cli([*map(str, shards), str(shards[2]), "--out", str(tmp_path / "m")], prog="evalkit-merge")
+    assert proc.returncode != 0 and "shard 2 of 4 given twice" in proc.stderr
+
+
+def test_foreign_run_is_refused(toolcall_shards, tmp_path):
+    root, full, shards = toolcall_shards
+    proc = run_cli([*map(str, shards[:3]), str(full), "--out", str(tmp_path / "m")], prog="evalkit-merge")
+    assert proc.returncode != 0 and "shard count" in proc.stderr
