@@ -25,14 +25,13 @@ from evalkit.prompts import PromptBuilder
 from evalkit.registry import Registry, default_registry
 from evalkit.states import save_metric_states, write_run_info
 from evalkit.store import PredictionStore
-from evalkit.summary import metric_results, record_counts, scored_records, to_jsonable, update_metrics
+from evalkit.summary import metric_results, record_counts, scored_records, update_metrics
 from evalkit.types import GenerationConfig, Request, Result, Sample
 
 log = logging.getLogger("evalkit")
 
 METRICS_FILE = "metrics.json"
 INJECTABLE = ("model", "generation", "cache", "progress", "run_dir")
-_PARSE_OK = object()
 
 
 @dataclass
@@ -86,7 +85,6 @@ def make_parser(registry: Registry, node: Any) -> Callable[[str], ParsedOutput] 
         return None
     parse = build_plugin(registry, "parser", node, path="parser")
     empty = getattr(parse, "empty", None)
-    repaired_flag = "repaired"
 
     def run(text: str) -> ParsedOutput:
         try:
@@ -97,7 +95,6 @@ def make_parser(registry: Registry, node: Any) -> Callable[[str], ParsedOutput] 
         return ParsedOutput(prediction=value, repaired=repaired)
 
     run.empty = empty  # type: ignore[attr-defined]
-    _ = repaired_flag
     return run
 
 
@@ -198,7 +195,7 @@ class Pipeline:
         for sample in pending:
             messages = prompts.render(sample) if prompts is not None else None
             messages_by_index[sample.index] = messages
-            requests.append(Request(index=sample.index, id=sample.id, messages=messages, row=sample.row))
+            requests.append(Request(index=sample.index, id=sample.id, messages=messages, row=sample.row, where=sample.where))
         if mode == "generate" and prompts is None and requests:
             log.info("no prompt configured; backends receive rows only")
         cache = self.make_cache()

@@ -60,6 +60,7 @@ class Request:
     id: Any
     messages: list[dict[str, Any]] | None = None
     row: dict[str, Any] = field(default_factory=dict)
+    where: str = ""  # "file:line" of the row, for per-row error messages
 
 
 @dataclass

@@ -127,8 +127,3 @@ class JsonLabelParser:
         if first_error is not None:
             raise first_error
         raise ValueError("no JSON object found in output")
-
-
-def make_json_label_parser(key: str = "label", repair: bool = False) -> JsonLabelParser:
-    """Factory registered as ``json_label``."""
-    return JsonLabelParser(key=key, repair=repair)
