@@ -75,10 +75,12 @@ def run_task(cfg: DictConfig) -> dict[str, Any]:
 
     run_dir = HydraConfig.get().runtime.output_dir
     redact_run_dir(run_dir)
-    pipeline = Pipeline(cfg, run_dir, show_progress=bool(cfg.get("run", {}).get("progress", True)))
-    summary = pipeline.run()
-    write_reports(cfg, summary)
-    redact_run_dir(run_dir)
+    try:
+        pipeline = Pipeline(cfg, run_dir, show_progress=bool(cfg.get("run", {}).get("progress", True)))
+        summary = pipeline.run()
+        write_reports(cfg, summary)
+    finally:
+        redact_run_dir(run_dir)  # also when the run failed: logs may hold what it saw
     return summary.metrics
 
 

@@ -45,7 +45,9 @@ def build_plugin(registry: Registry, kind: str, node: Any, *, path: str, inject:
     """Instantiate the plugin a config node selects, validating its options first."""
     name, options = split_plugin_node(node, path=path)
     entry = registry.get(kind, name, where=f"{path}.name")
-    inject = dict(inject or {})
+    # An option the node sets itself wins over an injected value of the same name
+    # (``backend.model`` is the served model name for API backends, not the model node).
+    inject = {k: v for k, v in (inject or {}).items() if k not in options}
     options = validate_options(entry.factory, options, path=path, plugin=f"{kind} '{name}'", injected=tuple(inject))
     target = entry.factory.__init__ if inspect.isclass(entry.factory) else entry.factory
     try:
@@ -168,7 +170,8 @@ class Pipeline:
         """Fail on a bad backend name or option before any data is read or model loaded."""
         name, options = split_plugin_node(self._section("backend"), path="backend")
         entry = self.registry.get("backend", name, where="backend.name")
-        validate_options(entry.factory, options, path="backend", plugin=f"backend '{name}'", injected=INJECTABLE)
+        injected = tuple(k for k in INJECTABLE if k not in options)
+        validate_options(entry.factory, options, path="backend", plugin=f"backend '{name}'", injected=injected)
 
     # -- running -----------------------------------------------------------------------
     def run(self) -> RunSummary:

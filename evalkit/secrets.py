@@ -18,6 +18,9 @@ REDACTED = "***"
 SECRET_KEY = re.compile(r"(api[_-]?key|token|secret|password|authorization)", re.IGNORECASE)
 _KV = re.compile(r"(?P<key>[\w.\-]*(?:api[_-]?key|token(?!s)|secret|password|authorization)[\w.\-]*)(?P<sep>\s*[:=]\s*)(?P<value>[^\s,\]\}]+)", re.IGNORECASE)
 
+# "Authorization: Bearer sk-..." — the whole value to the end of the line/quote is secret.
+_AUTH = re.compile(r"(?P<key>[\w.\-]*authorization)(?P<sep>\s*[:=]\s*)(?P<value>[^\n'\"]+)", re.IGNORECASE)
+
 # Environment variables whose values must never appear in a file evalkit writes.
 _extra_secret_values: set[str] = set()
 
@@ -42,13 +45,14 @@ def redact_text(text: str) -> str:
             return m.group(0)
         return f"{key}{m.group('sep')}{REDACTED}"
 
+    text = _AUTH.sub(lambda m: f"{m.group('key')}{m.group('sep')}{REDACTED}", text)
     return _KV.sub(repl, text)
 
 
 def redact_run_dir(run_dir: str | Path) -> None:
     """Scrub ``.hydra/*.yaml`` and ``run.log`` in a run directory, in place."""
     run_dir = Path(run_dir)
-    for path in list((run_dir / ".hydra").glob("*.yaml")) + [run_dir / "run.log"]:
+    for path in list((run_dir / ".hydra").glob("*.yaml")) + [run_dir / "run.log", run_dir / "run_info.json"]:
         if not path.is_file():
             continue
         text = path.read_text(encoding="utf-8", errors="replace")

@@ -25,7 +25,10 @@ def _overrides() -> list[str]:
     try:
         from hydra.core.hydra_config import HydraConfig
 
-        return list(HydraConfig.get().overrides.task)
+        from omegaconf import OmegaConf
+
+        # resolve=False: an override like ${oc.env:KEY} must not be written out resolved.
+        return [str(o) for o in OmegaConf.to_container(HydraConfig.get().overrides.task, resolve=False)]
     except Exception:
         return []
 

@@ -22,3 +22,8 @@ def test_registered_env_values_are_scrubbed_from_run_dir(tmp_path, monkeypatch):
     redact_run_dir(tmp_path)
     for path in (hydra_dir / "overrides.yaml", tmp_path / "run.log"):
         assert "zz-very-secret-value" not in path.read_text()
+
+
+def test_authorization_values_are_redacted_whole():
+    clean = redact_text("- +backend.headers.Authorization=Bearer sk-abc123\nAuthorization: Bearer sk-abc123\n")
+    assert "sk-abc123" not in clean and "Bearer" not in clean
