@@ -1,4 +1,8 @@
-"""Hook implementations of evalkit_hf."""
+"""Hook implementations of evalkit_hf.
+
+Everything is registered as a ``"module:attr"`` string, so listing plugins (and runs that
+use other backends) never imports torch or transformers.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,11 @@ from evalkit import hookimpl
 
 
 @hookimpl
-def evalkit_register_heads(register):
-    from evalkit_hf.heads import LMHead
+def evalkit_register_backends(register):
+    register("hf", "evalkit_hf.backend:HFBackend")
 
-    register("lm", LMHead)
+
+@hookimpl
+def evalkit_register_heads(register):
+    register("lm", "evalkit_hf.heads:LMHead")
+    register("accept_head", "evalkit_hf.heads:AcceptHead")
