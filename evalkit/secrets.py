@@ -14,12 +14,14 @@ import re
 from pathlib import Path
 from typing import Iterable
 
-REDACTED = "***"
+REDACTED = "<redacted>"  # valid YAML as a plain scalar, unlike ***
+# Header or option names that hold credentials (used by backends to keep them out of logs).
 SECRET_KEY = re.compile(r"(api[_-]?key|token|secret|password|authorization)", re.IGNORECASE)
-_KV = re.compile(r"(?P<key>[\w.\-]*(?:api[_-]?key|token(?!s)|secret|password|authorization)[\w.\-]*)(?P<sep>\s*[:=]\s*)(?P<value>[^\s,\]\}]+)", re.IGNORECASE)
+# A key *ending* in a secret word: api_key, hf_token, client_secret — not tokenizer, max_tokens.
+_KV = re.compile(r"(?P<key>[\w.\-]*(?:api[_-]?key|apikey|token|secret|password|passwd|authorization))(?P<sep>[ \t]*[:=][ \t]*)(?P<value>[^\s,\]\}]+)", re.IGNORECASE)
 
 # "Authorization: Bearer sk-..." — the whole value to the end of the line/quote is secret.
-_AUTH = re.compile(r"(?P<key>[\w.\-]*authorization)(?P<sep>\s*[:=]\s*)(?P<value>[^\n'\"]+)", re.IGNORECASE)
+_AUTH = re.compile(r"(?P<key>[\w.\-]*authorization)(?P<sep>[ \t]*[:=][ \t]*)(?P<value>[^\n'\"]+)", re.IGNORECASE)
 
 # Environment variables whose values must never appear in a file evalkit writes.
 _extra_secret_values: set[str] = set()

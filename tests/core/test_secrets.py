@@ -27,3 +27,18 @@ def test_registered_env_values_are_scrubbed_from_run_dir(tmp_path, monkeypatch):
 def test_authorization_values_are_redacted_whole():
     clean = redact_text("- +backend.headers.Authorization=Bearer sk-abc123\nAuthorization: Bearer sk-abc123\n")
     assert "sk-abc123" not in clean and "Bearer" not in clean
+
+
+def test_only_keys_ending_in_a_secret_word_are_redacted():
+    text = "tokenizer: null\nmax_new_tokens: 8\nhf_token: hf_abc\nclient_secret: xyz\n"
+    clean = redact_text(text)
+    assert "tokenizer: null" in clean and "max_new_tokens: 8" in clean
+    assert "hf_abc" not in clean and "xyz" not in clean
+    import yaml
+
+    assert yaml.safe_load(clean)["hf_token"] == "<redacted>"
+
+
+def test_a_mapping_key_ending_in_token_keeps_its_nested_block():
+    text = "metrics:\n  accept_head_token:\n    name: tolerance_accuracy\n"
+    assert redact_text(text) == text

@@ -58,3 +58,29 @@ def test_foreign_run_is_refused(toolcall_shards, tmp_path):
     root, full, shards = toolcall_shards
     proc = run_cli([*map(str, shards[:3]), str(full), "--out", str(tmp_path / "m")], prog="evalkit-merge")
     assert proc.returncode != 0 and "shard count" in proc.stderr
+
+
+def _approx_tree(value):
+    """Floats compared to 1e-9 relative: shard sums are added in another order than one run's."""
+    if isinstance(value, dict):
+        return {k: _approx_tree(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_approx_tree(v) for v in value]
+    if isinstance(value, float):
+        return pytest.approx(value, rel=1e-9, abs=1e-12)
+    return value
+
+
+def test_four_accepthead_shards_merge_to_the_unsharded_run(tmp_path):
+    args = ["+experiment=accepthead", "+metrics.accept_head_token.name=tolerance_accuracy", "+metrics.accept_head_token.average=token"]
+    full = _run(args, tmp_path / "full")
+    shards = [_run([*args, "data.num_shards=4", f"data.shard_index={k}"], tmp_path / f"shard{k}") for k in range(4)]
+    out = tmp_path / "merged"
+    proc = run_cli([*map(str, shards), "--out", str(out)], prog="evalkit-merge")
+    assert proc.returncode == 0, proc.stderr
+    merged = json.loads((out / "metrics.json").read_text())
+    unsharded = json.loads((full / "metrics.json").read_text())
+    strip = lambda m: {k: v for k, v in m.items() if k not in VOLATILE}
+    assert strip(unsharded) == _approx_tree(strip(merged))
+    assert set(unsharded["accept_head"]) == {"accuracy", "mae", "mse", "rmse"}
+    assert read_jsonl(out / "predictions.jsonl") == read_jsonl(full / "predictions.jsonl")
