@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, Iterator
 
 _FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.DOTALL)
 _TOKENS = re.compile(r'[{}"]')
@@ -58,17 +58,18 @@ def _is_escaped(text: str, pos: int) -> bool:
     return backslashes % 2 == 1
 
 
-def _candidates(text: str) -> list[str]:
-    region = text.rsplit("</think>", 1)[1] if "</think>" in text else text
-    region = region.strip()
-    out = [region]
-    fences = _FENCE.findall(region)
-    if fences:
-        out.append(fences[-1].strip())
+def _candidates(text: str) -> Iterator[str]:
+    """Candidate JSON texts, most likely first; built lazily because most outputs parse at
+    the first candidate and the later scans cost more than the JSON parse itself."""
+    region = (text.rsplit("</think>", 1)[1] if "</think>" in text else text).strip()
+    yield region
+    if "```" in region:
+        fences = _FENCE.findall(region)
+        if fences:
+            yield fences[-1].strip()
     obj = last_balanced_object(region)
     if obj is not None:
-        out.append(obj)
-    return out
+        yield obj
 
 
 class JsonLabelParser:
@@ -100,8 +101,10 @@ class JsonLabelParser:
         if not isinstance(text, str) or not text.strip():
             raise ValueError("empty output")
         candidates = _candidates(text)
+        tried: list[str] = []
         first_error: ValueError | None = None
         for candidate in candidates:
+            tried.append(candidate)
             try:
                 obj = json.loads(candidate)
             except json.JSONDecodeError:
@@ -113,7 +116,7 @@ class JsonLabelParser:
         if self.repair:
             from json_repair import repair_json
 
-            for candidate in reversed(candidates):
+            for candidate in reversed(tried):
                 try:
                     obj = repair_json(candidate, return_objects=True)
                 except Exception:

@@ -1,0 +1,89 @@
+"""Metric cases shared by the single-process and the 2-process gloo DDP runs.
+
+Kept in an importable module (not a test file) because ``torch.multiprocessing.spawn`` pickles
+the worker by reference and the child processes import it.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from .randomdata import COMPOSITE, regression_data, toolcall_data
+
+CHUNK = 250
+
+
+@functools.lru_cache(maxsize=None)
+def _tool_data() -> tuple[list[Any], list[Any]]:
+    return toolcall_data(3000, seed=99)
+
+
+@functools.lru_cache(maxsize=None)
+def _tolerance_data() -> tuple[list[Any], list[Any]]:
+    preds, labels = regression_data(200, seed=21, ragged=True, dtype=np.float64, length=50)
+    return [p.tolist() for p in preds], [t.tolist() for t in labels]
+
+
+@functools.lru_cache(maxsize=None)
+def _token_data() -> tuple[Any, Any]:
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, 5, (300, 20))
+    labels[:, :6] = -100
+    preds = np.where(rng.random((300, 20)) < 0.6, np.roll(labels, -1, axis=1), rng.integers(0, 5, (300, 20)))
+    return torch.from_numpy(preds), torch.from_numpy(labels)
+
+
+def _make(name: str, **kwargs: Any) -> Callable[[], Any]:
+    def build() -> Any:
+        import evalkit_metrics
+
+        return getattr(evalkit_metrics, name)(**kwargs)
+
+    return build
+
+
+# case id -> (metric factory, data, which ranks receive data)
+CASES: dict[str, tuple[Callable[[], Any], Callable[[], Any], tuple[int, ...]]] = {
+    "tool_f1_name": (_make("ToolCallF1"), _tool_data, (0, 1)),
+    "tool_f1_name_negative": (_make("ToolCallF1", include_negative=True), _tool_data, (0, 1)),
+    "tool_f1_param_composite": (_make("ToolCallF1", level="param", composite_keys=COMPOSITE), _tool_data, (0, 1)),
+    "tool_f1_rank1_empty": (_make("ToolCallF1", level="param"), _tool_data, (0,)),
+    "tool_exact_match": (_make("ToolCallExactMatch"), _tool_data, (0, 1)),
+    "tolerance_sample": (_make("ToleranceAccuracy"), _tolerance_data, (0, 1)),
+    "tolerance_token": (_make("ToleranceAccuracy", average="token"), _tolerance_data, (0, 1)),
+    "token_accuracy_sample": (_make("TokenAccuracy"), _token_data, (0, 1)),
+    "token_accuracy_token": (_make("TokenAccuracy", average="token"), _token_data, (0, 1)),
+}
+
+
+def run_case(case: str, rank: int | None = None, world_size: int = 1) -> Any:
+    """Update a fresh metric with the chunks this rank owns (all of them when ``rank`` is None)."""
+    factory, data, ranks = CASES[case]
+    preds, target = data()
+    metric = factory()
+    starts = list(range(0, len(preds), CHUNK))
+    if rank is not None:
+        # uneven shares: rank 0 takes chunks 0, 2, 4, ...; a rank outside ``ranks`` takes none
+        owners = [ranks[i % len(ranks)] for i in range(len(starts))]
+        starts = [s for s, owner in zip(starts, owners) if owner == rank]
+    for s in starts:
+        metric.update(preds[s : s + CHUNK], target[s : s + CHUNK])
+    return metric.compute()
+
+
+def worker(rank: int, world_size: int, port: int, out_dir: str) -> None:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    torch.set_num_threads(1)
+    torch.distributed.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world_size)
+    try:
+        results = {case: run_case(case, rank, world_size) for case in CASES}
+    finally:
+        torch.distributed.destroy_process_group()
+    Path(out_dir, f"rank{rank}.json").write_text(json.dumps(results, ensure_ascii=False))

@@ -1,0 +1,48 @@
+"""Results under 2-process gloo DDP equal single-process results, for every metric."""
+
+from __future__ import annotations
+
+import json
+import math
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch.multiprocessing as mp
+
+from .ddp_cases import CASES, run_case, worker
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ddp_results(tmp_path_factory) -> list[dict[str, Any]]:
+    out = tmp_path_factory.mktemp("ddp")
+    mp.spawn(worker, args=(2, _free_port(), str(out)), nprocs=2, join=True)
+    return [json.loads(Path(out, f"rank{r}.json").read_text()) for r in range(2)]
+
+
+def _same(a: Any, b: Any, path: str = "") -> None:
+    if isinstance(b, dict):
+        assert list(a) == list(b), f"{path}: keys differ"
+        for k in b:
+            _same(a[k], b[k], f"{path}.{k}")
+    elif isinstance(b, float):
+        assert math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12), f"{path}: {a} != {b}"
+    else:
+        assert a == b, f"{path}: {a!r} != {b!r}"
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_ddp_equals_single_process(ddp_results, case):
+    single = json.loads(json.dumps(run_case(case)))
+    for rank in range(2):
+        _same(ddp_results[rank][case], single, f"rank{rank}:{case}")
+    # the ranks really split the work
+    if case.startswith("tool_f1"):
+        assert single["per_tool"], case
