@@ -18,3 +18,8 @@ def evalkit_register_backends(register):
 def evalkit_register_heads(register):
     register("lm", "evalkit_hf.heads:LMHead")
     register("accept_head", "evalkit_hf.heads:AcceptHead")
+
+
+@hookimpl
+def evalkit_register_callbacks(register):
+    register("hf_trainer", "evalkit_hf.trainer:EvalKitGenerationCallback")

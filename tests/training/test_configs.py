@@ -1,0 +1,87 @@
+"""The callback from configs: lightning-hydra-template style (``_target_`` nodes composed from
+``pkg://evalkit.conf``) and evalkit style (``{name: lightning}`` through the registry)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from importlib import resources
+
+import pytest
+
+from evalkit.errors import ConfigError
+from evalkit.registry import default_registry
+from evalkit_lightning import EvalKitCallback, instantiate_callbacks
+
+
+def _template_app(tmp_path):
+    """The shape of a lightning-hydra-template project: train.yaml + a callbacks group."""
+    (tmp_path / "callbacks").mkdir(parents=True)
+    (tmp_path / "callbacks" / "default.yaml").write_text(
+        "defaults:\n  - early_stopping\n  - _self_\n", encoding="utf-8"
+    )
+    (tmp_path / "callbacks" / "early_stopping.yaml").write_text(
+        "early_stopping:\n  _target_: lightning.pytorch.callbacks.EarlyStopping\n  monitor: val/accept_head/accuracy\n  mode: max\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "train.yaml").write_text(
+        "defaults:\n  - callbacks: default\n  - _self_\nhydra:\n  searchpath:\n    - pkg://evalkit.conf\n", encoding="utf-8"
+    )
+    return tmp_path
+
+
+def test_template_users_compose_the_shipped_callback_configs(tmp_path):
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    app = _template_app(tmp_path / "configs")
+    data = tmp_path / "val.jsonl"
+    data.write_text(json.dumps({"id": 1, "query": "运费？", "label": [{"toolName": "priceCheck"}]}, ensure_ascii=False) + "\n", encoding="utf-8")
+    prompt = resources.files("evalkit.demo").joinpath("toolcall", "prompt.yaml")
+    with initialize_config_dir(config_dir=str(app), version_base="1.3"):
+        cfg = compose(
+            "train",
+            overrides=[
+                "callbacks=[default,evalkit_accept_head,evalkit_toolcall]",
+                f"callbacks.evalkit_toolcall.generation_eval.data={data}",
+                f"callbacks.evalkit_toolcall.generation_eval.prompt.file={prompt}",
+                "callbacks.evalkit_accept_head.metrics.accept_head.tolerance=0.05",
+            ],
+        )
+    callbacks = {key: instantiate(node) for key, node in cfg.callbacks.items()}
+    accept, toolcall = callbacks["evalkit_accept_head"], callbacks["evalkit_toolcall"]
+    assert isinstance(accept, EvalKitCallback) and isinstance(toolcall, EvalKitCallback)
+    assert type(callbacks["early_stopping"]).__name__ == "EarlyStopping"
+    assert accept.routes["accept_head"].metric.tolerance == 0.05 and accept.routes["accept_head"].transform == "sigmoid"
+    assert sorted(toolcall.generation.metrics) == ["tool_exact_match", "tool_f1", "tool_param_f1"]
+    assert toolcall.every_n_train_steps == 500 and not toolcall.generate_at_validation_end
+    assert toolcall.generation.samples[0].label == [{"toolName": "priceCheck"}]
+    assert accept.state_key != toolcall.state_key
+
+
+def test_registry_style_nodes_and_key_paths_in_errors():
+    assert "lightning" in default_registry().names("callback")
+    node = {
+        "checkpoint": {"_target_": "lightning.pytorch.callbacks.ModelCheckpoint", "monitor": "val/accept_head/accuracy", "mode": "max"},
+        "evalkit": {"name": "lightning", "metrics": {"accept_head": {"name": "tolerance_accuracy"}}, "transform": "sigmoid"},
+    }
+    checkpoint, evalkit = instantiate_callbacks(node)
+    assert type(checkpoint).__name__ == "ModelCheckpoint" and isinstance(evalkit, EvalKitCallback)
+    with pytest.raises(ConfigError) as err:
+        instantiate_callbacks({"evalkit": {"name": "lightning", "metrics": {"a": {"name": "tolerance_accuracy"}}, "every_n_step": 5}})
+    assert "callbacks.evalkit.every_n_step" in str(err.value) and "every_n_train_steps" in str(err.value)
+    with pytest.raises(ConfigError, match=r"callbacks.evalkit.generation_eval.batch_sizes"):
+        instantiate_callbacks({"evalkit": {"name": "lightning", "generation_eval": {"data": [{"label": 1}], "batch_sizes": 2}}}, path="callbacks")
+
+
+def test_listing_plugins_does_not_import_lightning_or_torch():
+    code = (
+        "import sys, evalkit_lightning.plugin, evalkit_lightning;"
+        "from evalkit.registry import default_registry;"
+        "assert 'lightning' in default_registry().names('callback');"
+        "bad = [m for m in ('torch', 'lightning', 'transformers') if m in sys.modules];"
+        "assert not bad, bad"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
