@@ -134,7 +134,7 @@ def load_samples(
         if label_key:
             if label_key not in row:
                 if require_label:
-                    raise DataError(f"missing label field '{label_key}'", where=where, fix=f"add it, or set data.label_key to the field holding the label")
+                    raise DataError(f"missing label field '{label_key}'", where=where, fix="add it, or set data.label_key to the field holding the label")
             else:
                 label = row[label_key]
                 if check is not None:

@@ -52,9 +52,8 @@ def build_plugin(registry: Registry, kind: str, node: Any, *, path: str, inject:
     target = entry.factory.__init__ if inspect.isclass(entry.factory) else entry.factory
     try:
         params = inspect.signature(target).parameters
-        accepts_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
     except (TypeError, ValueError):
-        params, accepts_any = {}, True
+        params = {}
     for key, value in inject.items():
         if key in params:
             options[key] = value

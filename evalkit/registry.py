@@ -55,7 +55,7 @@ class Entry:
                 raise PluginError(
                     f"plugin '{self.provider}' cannot load '{self.name}' from {self.target}: missing module {missing}",
                     where=self.target,
-                    fix=f"install the plugin's dependencies (e.g. pip install \"evalkit[all]\")",
+                    fix="install the plugin's dependencies (e.g. pip install \"evalkit[all]\")",
                 ) from None
             except AttributeError:
                 raise PluginError(f"plugin '{self.provider}' registered '{self.name}' as {self.target}, which does not exist", where=self.target) from None
@@ -91,7 +91,7 @@ class Registry:
                 raise PluginError(
                     f"{kind} name '{name}' is registered twice: by plugin '{other}' and by plugin '{provider}'",
                     where=CONFIG_KEYS[kind],
-                    fix=f"uninstall one of them or restrict plugins with EVALKIT_LOAD_PLUGINS",
+                    fix="uninstall one of them or restrict plugins with EVALKIT_LOAD_PLUGINS",
                 )
             table[name] = Entry(name=name, target=factory, provider=provider)
 

@@ -63,6 +63,27 @@ class Request:
     where: str = ""  # "file:line" of the row, for per-row error messages
 
 
+def chat_messages(request: Request, backend: str) -> list[dict[str, Any]]:
+    """The chat messages a text backend sends for ``request``.
+
+    They come from the configured prompt, or else from a ``messages`` list in the row (data
+    that is already in chat format); a text backend with neither cannot work, which is a
+    configuration problem, not a per-sample one.
+    """
+    if request.messages is not None:
+        return request.messages
+    row_messages = request.row.get("messages") if isinstance(request.row, dict) else None
+    if isinstance(row_messages, list):
+        return row_messages
+    from evalkit.errors import ConfigError
+
+    raise ConfigError(
+        f"backend '{backend}' generates from chat messages, but no prompt is configured and the row has no 'messages' list",
+        where="prompt",
+        fix="choose a prompt (prompt=toolcall or prompt.file=prompt.yaml) or give rows a 'messages' field",
+    )
+
+
 @dataclass
 class Result:
     """A backend's answer for one request.

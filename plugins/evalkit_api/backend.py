@@ -66,7 +66,7 @@ from urllib.parse import urlsplit
 from evalkit.cache import cache_key
 from evalkit.errors import BackendError, ConfigError, missing_dependency
 from evalkit.secrets import SECRET_KEY, env_secret, redact_text, register_secret
-from evalkit.types import GenerationConfig, Request, Result
+from evalkit.types import GenerationConfig, Request, Result, chat_messages
 
 from evalkit_api.protocol import (
     AUTH_STATUS,
@@ -258,25 +258,13 @@ class ApiBackend:
         finally:
             self._log_summary()
 
-    def _messages(self, request: Request) -> Any:
-        if request.messages is not None:
-            return request.messages
-        messages = request.row.get("messages") if isinstance(request.row, dict) else None
-        if isinstance(messages, list):
-            return messages
-        raise ConfigError(
-            "the api backend needs chat messages, but no prompt is configured and the row has no 'messages' list",
-            where="prompt",
-            fix="choose a prompt (prompt=toolcall or prompt.file=prompt.yaml) or give rows a 'messages' field",
-        )
-
     def _deliver_cached(self, requests: list[Request], on_result: Callable[[Result], None]) -> list[tuple[Request, Any, list[str]]]:
         """Deliver every fully cached sample now; return the rest with their cache keys."""
         identity = self.identity()
         gen = self.generation.to_dict()
         planned = []
         for request in requests:
-            messages = self._messages(request)
+            messages = chat_messages(request, "api")
             keys = [cache_key(identity, messages, gen, i) for i in range(self.generation.n)]
             planned.append((request, messages, keys))
         found: dict[str, dict[str, Any]] = {}

@@ -25,7 +25,7 @@ from typing import Any, Mapping, Sequence
 
 from evalkit.cache import ResponseCache, cache_key
 from evalkit.errors import BackendError, ConfigError, EvalKitError, missing_dependency
-from evalkit.types import GenerationConfig, OnResult, Request, Result
+from evalkit.types import GenerationConfig, OnResult, Request, Result, chat_messages
 
 from evalkit_hf.checkpoint import Checkpoint
 from evalkit_hf.generation import batches_by_length, cut_at_eos, hf_generation_config, trim_at_stop
@@ -172,8 +172,7 @@ class HFBackend:
     # -- generate ------------------------------------------------------------------------
     def render(self, request: Request) -> str:
         """The prompt text for one request (chat template applied, generation prompt added)."""
-        if request.messages is None:
-            raise ConfigError("backend 'hf' generates from chat messages, but no prompt is configured", where="prompt", fix="choose a prompt (prompt=NAME) whose template renders the rows")
+        messages = chat_messages(request, "hf")
         template = self.chat_template or getattr(self.tokenizer, "chat_template", None)
         if not template:
             raise BackendError(
@@ -182,7 +181,7 @@ class HFBackend:
                 fix="set backend.chat_template to a Jinja template (or a .jinja file)",
             )
         return self.tokenizer.apply_chat_template(
-            request.messages,
+            messages,
             chat_template=template,
             tokenize=False,
             add_generation_prompt=True,

@@ -35,7 +35,7 @@ from typing import Any, Mapping, Sequence
 
 from evalkit.cache import ResponseCache, cache_key
 from evalkit.errors import BackendError, ConfigError
-from evalkit.types import GenerationConfig, OnResult, Request, Result
+from evalkit.types import GenerationConfig, OnResult, Request, Result, chat_messages
 
 from evalkit_vllm import diagnose
 from evalkit_vllm.settings import Completion, DecodeSpec, EngineSpec, Job, PromptSpec, lora_rank_for
@@ -286,21 +286,9 @@ class VLLMBackend:
         return identity
 
     # -- generation ----------------------------------------------------------------------
-    @staticmethod
-    def _messages(request: Request) -> list[dict[str, Any]]:
-        if request.messages is not None:
-            return request.messages
-        row_messages = request.row.get("messages") if isinstance(request.row, dict) else None
-        if isinstance(row_messages, list):
-            return row_messages
-        raise ConfigError(
-            "backend 'vllm' generates from chat messages, but no prompt is configured and the row has no 'messages' list",
-            where="prompt",
-            fix="choose a prompt (prompt=toolcall or prompt.file=prompt.yaml) or give rows a 'messages' field",
-        )
 
     def generate(self, requests: Sequence[Request], on_result: OnResult) -> None:
-        items = [(r.index, self._messages(r)) for r in requests]
+        items = [(r.index, chat_messages(r, "vllm")) for r in requests]
         use_cache = self.cache is not None and self.cache.enabled and self.generation.deterministic
         keys: dict[int, list[str]] = {}
         todo = items

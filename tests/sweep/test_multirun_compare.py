@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import error_line, read_jsonl, run_cli
+from tests.conftest import read_jsonl, run_cli
 
 
 def _one_by_one(sweep_data, tmp_path):
