@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import typing
 import logging
 import time
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from evalkit.cache import ResponseCache
-from evalkit.config import split_plugin_node, to_container, validate_options
+from evalkit.config import check_type, split_plugin_node, to_container, validate_options
 from evalkit.data import load_samples
 from evalkit.errors import BackendError, ConfigError, EvalKitError
 from evalkit.progress import RunProgress
@@ -54,8 +55,14 @@ def build_plugin(registry: Registry, kind: str, node: Any, *, path: str, inject:
         params = inspect.signature(target).parameters
     except (TypeError, ValueError):
         params = {}
+    try:
+        hints = typing.get_type_hints(target)
+    except Exception:
+        hints = {}
     for key, value in inject.items():
-        if key in params:
+        # Injected only where the factory has a parameter of that name *and type* — an API
+        # backend's ``model: str`` is the served model name, not the ``model`` node.
+        if key in params and check_type(value, hints.get(key, params[key].annotation)):
             options[key] = value
     try:
         return entry.factory(**options)

@@ -86,10 +86,6 @@ from evalkit_api.retry import Backoff, FatalError, RetryableError
 log = logging.getLogger("evalkit.api")
 
 PREFLIGHT_TRIES = 3
-OPTION_NAMES = (
-    "base_url", "model", "api_key_env", "concurrency", "timeout", "max_retries", "backoff_initial",
-    "backoff_max", "backoff_multiplier", "backoff_jitter", "retry_after_max", "headers", "extra_body",
-)
 
 
 def is_local_url(url: str) -> bool:
@@ -155,17 +151,8 @@ class ApiBackend:
         generation: GenerationConfig | None = None,
         cache: Any = None,
         progress: Any = None,
-        **options: Any,
+        model: str | None = None,
     ) -> None:
-        # ``model`` arrives through **options: the pipeline injects the global ``model`` node
-        # into any factory parameter of that name, which would shadow ``backend.model``.
-        model = options.pop("model", None)
-        if options:
-            unknown = sorted(options)[0]
-            valid = ", ".join(sorted(OPTION_NAMES))
-            raise ConfigError(f"unknown option '{unknown}' for backend 'api'; valid options: {valid}", where=f"backend.{unknown}", fix=f"remove it or use one of: {valid}")
-        if model is not None and not isinstance(model, str):
-            raise ConfigError(f"backend 'api' expects str, got {type(model).__name__} {model!r}", where="backend.model", fix="set backend.model to the served model name")
         self._aiohttp = _import_aiohttp()
         if not base_url or not str(base_url).startswith(("http://", "https://")):
             raise ConfigError(f"base_url must start with http:// or https://, got {base_url!r}", where="backend.base_url", fix="e.g. backend.base_url=http://127.0.0.1:8000/v1")

@@ -236,8 +236,12 @@ def test_missing_key_for_a_remote_server_is_a_warning(monkeypatch, caplog):
     ],
 )
 def test_bad_options_name_their_key(options, where):
+    from evalkit.config import validate_options
+
     with pytest.raises(ConfigError) as err:
-        ApiBackend(**{"base_url": "http://127.0.0.1:9/v1", **options})
+        # the path the pipeline takes: typed options first, then the backend's own checks
+        checked = validate_options(ApiBackend, {"base_url": "http://127.0.0.1:9/v1", **options}, path="backend", plugin="backend 'api'")
+        ApiBackend(**checked)
     assert str(err.value).startswith(where)
 
 

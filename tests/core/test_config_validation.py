@@ -59,3 +59,28 @@ def test_generation_settings_are_validated():
     assert str(info.value).startswith("generation.max_tokens")
     with pytest.raises(ConfigError):
         generation_from_config({"n": 0})
+
+
+def test_injection_respects_parameter_types_and_node_options():
+    import types
+
+    from evalkit import hookimpl
+    from evalkit.pipeline import build_plugin
+    from evalkit.plugins import build_plugin_set
+    from evalkit.registry import Registry
+
+    class Served:  # an API backend: ``model`` is the served name
+        def __init__(self, model: str | None = None) -> None:
+            self.model = model
+
+    class Local:  # a weights backend: ``model`` is the model node
+        def __init__(self, model: dict | None = None) -> None:
+            self.model = model
+
+    plugin = types.ModuleType("inject_plugin")
+    plugin.evalkit_register_backends = hookimpl(lambda register: (register("served", Served), register("local", Local)))
+    registry = Registry(build_plugin_set([plugin]))
+    node = {"path": "/ckpt"}
+    assert build_plugin(registry, "backend", {"name": "local"}, path="backend", inject={"model": node}).model == node
+    assert build_plugin(registry, "backend", {"name": "served"}, path="backend", inject={"model": node}).model is None
+    assert build_plugin(registry, "backend", {"name": "served", "model": "qwen"}, path="backend", inject={"model": node}).model == "qwen"
