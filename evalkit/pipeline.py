@@ -213,30 +213,32 @@ class Pipeline:
         log.info("evaluating %d samples (%d already done in %s)", len(samples), len(samples) - len(pending), self.run_dir)
         progress = RunProgress(len(pending), enabled=self.show_progress)
         backend = None
+
+        def on_result(result: Result) -> None:
+            sample = by_index[result.index]
+            record = self._record(sample, messages_by_index.get(result.index), result, parser)
+            store.add(record)
+            progress.advance(ok=result.ok)
+
         try:
-            with progress:
-                if requests:
-                    backend = build_plugin(
-                        registry,
-                        "backend",
-                        self._section("backend"),
-                        path="backend",
-                        inject={"model": model_node, "generation": generation, "cache": cache, "progress": progress, "run_dir": self.run_dir},
+            if requests:
+                # Built before the progress bar starts: a backend that cannot start (missing
+                # library, bad checkpoint) fails with its one line and no empty bar.
+                backend = build_plugin(
+                    registry,
+                    "backend",
+                    self._section("backend"),
+                    path="backend",
+                    inject={"model": model_node, "generation": generation, "cache": cache, "progress": progress, "run_dir": self.run_dir},
+                )
+                if mode == "score" and not hasattr(backend, "score"):
+                    raise ConfigError(
+                        f"backend '{self._section('backend', {}).get('name')}' cannot score tokens for head '{self._section('head', {}).get('name')}'",
+                        where="backend.name",
+                        fix="use a backend that loads weights (backend=hf)",
                     )
-
-                    def on_result(result: Result) -> None:
-                        sample = by_index[result.index]
-                        record = self._record(sample, messages_by_index.get(result.index), result, parser)
-                        store.add(record)
-                        progress.advance(ok=result.ok)
-
+                with progress:
                     if mode == "score":
-                        if not hasattr(backend, "score"):
-                            raise ConfigError(
-                                f"backend '{self._section('backend', {}).get('name')}' cannot score tokens for head '{self._section('head', {}).get('name')}'",
-                                where="backend.name",
-                                fix="use a backend that loads weights (backend=hf)",
-                            )
                         backend.score(requests, head, on_result)
                     else:
                         backend.generate(requests, on_result)
