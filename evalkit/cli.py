@@ -125,6 +125,11 @@ def main(argv: list[str] | None = None) -> None:
     hydra_utils.run_and_report = _run_and_report
     hydra_internal.run_and_report = _run_and_report
     _hydra_main()
+    from evalkit.sweep import FAILED_JOBS
+
+    if FAILED_JOBS:
+        sys.stderr.write(f"evalkit: error: {len(FAILED_JOBS)} sweep job(s) failed: {', '.join(FAILED_JOBS)} (see each job's run.log)\n")
+        sys.exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

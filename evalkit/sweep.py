@@ -16,6 +16,10 @@ from omegaconf import DictConfig
 
 log = logging.getLogger("evalkit")
 
+# Job directories of the last sweep that ended without results; the CLI turns a non-empty
+# list into a non-zero exit status (the callback runs in the launching process).
+FAILED_JOBS: list[str] = []
+
 
 def job_dirs(sweep_dir: Path) -> list[Path]:
     dirs = [p for p in sweep_dir.iterdir() if p.is_dir() and (p / ".hydra").is_dir()]
@@ -38,6 +42,7 @@ class SweepSummary(Callback):
         finished, failed = [], []
         for d in job_dirs(sweep_dir):
             (finished if (d / "metrics.json").exists() else failed).append(d)
+        FAILED_JOBS[:] = [str(d) for d in failed]
         if failed:
             log.warning("jobs without results (failed?): %s", ", ".join(str(d) for d in failed))
         if not finished:

@@ -90,3 +90,15 @@ def test_compare_refuses_different_datasets(sweep_data, tmp_path):
     proc = run_cli([str(first), str(second), "--out", str(tmp_path / "cmp")], prog="evalkit-compare")
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert "different datasets" in proc.stderr and str(second) in proc.stderr
+
+
+def test_a_failing_job_does_not_stop_the_sweep_but_fails_the_command(sweep_data, tmp_path):
+    sweep_dir = tmp_path / "s"
+    missing = tmp_path / "missing.jsonl"
+    paths = f"{sweep_data['outputs']['a']},{missing},{sweep_data['outputs']['b']}"
+    proc = run_cli(["-m", "+experiment=toolcall", f"data.path={sweep_data['data']}", f"backend.path={paths}", f"hydra.sweep.dir={sweep_dir}"])
+    assert proc.returncode == 1
+    assert "1 sweep job(s) failed" in proc.stderr and "missing.jsonl" in proc.stderr
+    summary = json.loads((sweep_dir / "summary.json").read_text())
+    assert [r["run_dir"][-1] for r in summary["runs"]] == ["0", "2"]
+    assert summary["failed_jobs"] == [str(sweep_dir / "1")]
