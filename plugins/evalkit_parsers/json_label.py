@@ -67,6 +67,11 @@ def _candidates(text: str) -> Iterator[str]:
         fences = _FENCE.findall(region)
         if fences:
             yield fences[-1].strip()
+    # Cheap before the scan: from the first "{" to the last "}". When that parses as one
+    # object it *is* the only (so the last) top-level object; otherwise scan properly.
+    first, last = region.find("{"), region.rfind("}")
+    if 0 < first < last or (first == 0 and last < len(region) - 1):
+        yield region[first : last + 1]
     obj = last_balanced_object(region)
     if obj is not None:
         yield obj
