@@ -41,7 +41,18 @@ def one_line(exc: BaseException) -> str:
             if line and line not in parts and not line.startswith("object_type") and not line.startswith("Set the environment variable"):
                 parts.append(line)
     text = "; ".join(parts) or type(exc).__name__
-    return f"{text} (fix: check the override; `evalkit --help` lists config groups and keys)"
+    if _is_config_error(exc):
+        hint = "check the override; `evalkit --help` lists config groups and keys"
+        if "LexerNoViableAlt" in type(exc.__cause__).__name__ or "no viable alternative" in text:
+            hint = "quote values with spaces, braces, ~ or non-ASCII text: key='value'"
+        return f"{text} (fix: {hint})"
+    return f"{type(exc).__name__}: {text} (run again with --verbose for the traceback)"
+
+
+def _is_config_error(exc: BaseException) -> bool:
+    """Hydra composition / override-grammar / OmegaConf errors, as opposed to bugs in a run."""
+    names = {cls.__module__.split(".")[0] for cls in type(exc).__mro__}
+    return bool(names & {"hydra", "omegaconf"})
 
 
 def report_error(exc: BaseException) -> int:
@@ -71,8 +82,9 @@ def run_task(cfg: DictConfig) -> dict[str, Any]:
 
     from evalkit.pipeline import Pipeline
     from evalkit.report import write_reports
-    from evalkit.secrets import redact_run_dir
+    from evalkit.secrets import install_log_redaction, redact_run_dir
 
+    install_log_redaction()
     run_dir = HydraConfig.get().runtime.output_dir
     redact_run_dir(run_dir)
     try:
@@ -96,14 +108,14 @@ def _hydra_main(cfg: DictConfig) -> Any:
         pass
     try:
         return run_task(cfg)
-    except EvalKitError as exc:
+    except Exception as exc:
         if _verbose() or cfg.get("verbose"):
             raise
+        log.error("run failed: %s", one_line(exc))
         if multirun:
             # In a sweep one failing job must not stop the others: log it and go on.
-            log.error("job failed: %s", exc)
-            sys.stderr.write(f"evalkit: error: {exc}\n")
-            return {"error": str(exc)}
+            sys.stderr.write(f"evalkit: error: {one_line(exc)}\n")
+            return {"error": one_line(exc)}
         sys.exit(report_error(exc))
 
 
@@ -124,7 +136,14 @@ def main(argv: list[str] | None = None) -> None:
 
     hydra_utils.run_and_report = _run_and_report
     hydra_internal.run_and_report = _run_and_report
-    _hydra_main()
+    try:
+        _hydra_main()
+    except KeyboardInterrupt:
+        sys.stderr.write(
+            "evalkit: interrupted; finished samples are saved in predictions.jsonl and the response cache "
+            "(fix: re-run the same command to resume)\n"
+        )
+        sys.exit(130)
     from evalkit.sweep import FAILED_JOBS
 
     if FAILED_JOBS:

@@ -99,6 +99,9 @@ def make_parser(registry: Registry, node: Any) -> Callable[[str], ParsedOutput] 
             value = parse(text)
         except ValueError as exc:
             return ParsedOutput(prediction=empty() if callable(empty) else empty, error=str(exc)[:200] or "unparseable")
+        except Exception as exc:  # a parser bug or pathological output must not end the run
+            log.warning("parser raised %s on one output; counted as a parse error", type(exc).__name__)
+            return ParsedOutput(prediction=empty() if callable(empty) else empty, error=f"{type(exc).__name__}: {str(exc)[:160]}")
         repaired = bool(getattr(parse, "last_repaired", False))
         return ParsedOutput(prediction=value, repaired=repaired)
 
@@ -135,6 +138,10 @@ class Pipeline:
         extra = set(data) - known - {"display_fields"}
         if extra:
             raise ConfigError(f"unknown option '{sorted(extra)[0]}' for data; valid options: {', '.join(sorted(known))}", where=f"data.{sorted(extra)[0]}")
+        for key, low in (("limit", 0), ("num_shards", 1), ("shard_index", 0)):
+            value = data.get(key)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < low):
+                raise ConfigError(f"must be a whole number >= {low}, got {value!r}", where=f"data.{key}")
         return load_samples(
             _absolute(data["path"]),
             id_key=data.get("id_key", "id"),
@@ -182,6 +189,8 @@ class Pipeline:
     # -- running -----------------------------------------------------------------------
     def run(self) -> RunSummary:
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        for stale in (METRICS_FILE, "report.xlsx"):
+            (self.run_dir / stale).unlink(missing_ok=True)  # a failed re-run must not look finished
         registry = self.registry
         self.check_backend_config()
         samples = self.load_samples()
@@ -246,7 +255,7 @@ class Pipeline:
             if backend is not None and hasattr(backend, "close"):
                 backend.close()
             cache.close()
-            records = store.finalize()
+            records = store.finalize(keep=set(by_index))
         elapsed = time.monotonic() - start
         missing = [s.index for s in samples if s.index not in store.records]
         if missing:

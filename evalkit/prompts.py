@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from jinja2 import StrictUndefined, TemplateError, UndefinedError
+from jinja2 import StrictUndefined, TemplateError, Undefined, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from evalkit.errors import ConfigError, DataError
@@ -23,6 +23,8 @@ from evalkit.types import Sample
 
 
 def _tojson(value: Any, indent: int | None = None) -> str:
+    if isinstance(value, Undefined):
+        value._fail_with_undefined_error()  # a missing field: the usual "row has no field" error
     return json.dumps(value, ensure_ascii=False, indent=indent)
 
 

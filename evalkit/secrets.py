@@ -9,6 +9,7 @@ by a secret-looking config key, are replaced with ``***``.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from pathlib import Path
@@ -18,7 +19,7 @@ REDACTED = "<redacted>"  # valid YAML as a plain scalar, unlike ***
 # Header or option names that hold credentials (used by backends to keep them out of logs).
 SECRET_KEY = re.compile(r"(api[_-]?key|token|secret|password|authorization)", re.IGNORECASE)
 # A key *ending* in a secret word: api_key, hf_token, client_secret — not tokenizer, max_tokens.
-_KV = re.compile(r"(?P<key>[\w.\-]*(?:api[_-]?key|apikey|token|secret|password|passwd|authorization))(?P<sep>[ \t]*[:=][ \t]*)(?P<value>[^\s,\]\}]+)", re.IGNORECASE)
+_KV = re.compile(r"""(?P<key>[\w.\-]*(?:api[_-]?key|apikey|token|secret|password|passwd|authorization))(?P<sep>[ \t]*[:=][ \t]*)(?P<value>[^\s,\]\}"']+)""", re.IGNORECASE)
 
 # "Authorization: Bearer sk-..." — the whole value to the end of the line/quote is secret.
 _AUTH = re.compile(r"(?P<key>[\w.\-]*authorization)(?P<sep>[ \t]*[:=][ \t]*)(?P<value>[^\n'\"]+)", re.IGNORECASE)
@@ -54,7 +55,8 @@ def redact_text(text: str) -> str:
 def redact_run_dir(run_dir: str | Path) -> None:
     """Scrub ``.hydra/*.yaml`` and ``run.log`` in a run directory, in place."""
     run_dir = Path(run_dir)
-    for path in list((run_dir / ".hydra").glob("*.yaml")) + [run_dir / "run.log", run_dir / "run_info.json"]:
+    # run_info.json is not listed: it is JSON, written already redacted (write_run_info).
+    for path in list((run_dir / ".hydra").glob("*.yaml")) + [run_dir / "run.log"]:
         if not path.is_file():
             continue
         text = path.read_text(encoding="utf-8", errors="replace")
@@ -70,3 +72,41 @@ def env_secret(name: str | None) -> str | None:
     value = os.environ.get(name)
     register_secret(value)
     return value
+
+
+class RedactingFilter(logging.Filter):
+    """Scrubs secrets from log records before any handler formats them (Hydra's launchers log
+    each job's overrides, which may hold a pasted header or key)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:
+            return True
+        clean = redact_text(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
+# Loggers that print job overrides themselves (Hydra's launchers).
+LAUNCHER_LOGGERS = (
+    "hydra._internal.core_plugins.basic_launcher",
+    "hydra_plugins.hydra_joblib_launcher._core",
+    "hydra_plugins.hydra_joblib_launcher.joblib_launcher",
+    "hydra_plugins.hydra_submitit_launcher.submitit_launcher",
+)
+
+
+def _add_filter(target: logging.Filterer) -> None:
+    if not any(isinstance(f, RedactingFilter) for f in target.filters):
+        target.addFilter(RedactingFilter())
+
+
+def install_log_redaction() -> None:
+    """Attach :class:`RedactingFilter` to the root logger's handlers and to the launchers'
+    loggers (logger filters survive Hydra re-configuring handlers for each job). Idempotent."""
+    for handler in logging.getLogger().handlers:
+        _add_filter(handler)
+    for name in LAUNCHER_LOGGERS:
+        _add_filter(logging.getLogger(name))

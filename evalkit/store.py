@@ -16,8 +16,21 @@ from typing import Any, Iterator
 PREDICTIONS_FILE = "predictions.jsonl"
 
 
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and value != value or value in (float("inf"), float("-inf")):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
 def _dumps(record: dict[str, Any]) -> str:
-    return json.dumps(record, ensure_ascii=False, default=str)
+    try:
+        return json.dumps(record, ensure_ascii=False, default=str, allow_nan=False)
+    except ValueError:  # NaN/Infinity (e.g. parsed from model JSON) is not valid JSON: write null
+        return json.dumps(_finite(record), ensure_ascii=False, default=str)
 
 
 def read_predictions(path: str | Path) -> Iterator[dict[str, Any]]:
@@ -73,9 +86,15 @@ class PredictionStore:
             os.fsync(fh.fileno())
         os.replace(tmp, self.path)
 
-    def finalize(self) -> list[dict[str, Any]]:
-        """Rewrite the file in dataset order (one row per sample) and return the rows."""
+    def finalize(self, keep: set[int] | None = None) -> list[dict[str, Any]]:
+        """Rewrite the file in dataset order (one row per sample) and return the rows.
+
+        ``keep``: the indices of this run's samples — rows left by an earlier run over more
+        data (a larger ``data.limit``, another shard) are dropped.
+        """
         self._fh.close()
+        if keep is not None:
+            self.records = {i: r for i, r in self.records.items() if i in keep}
         ordered = sorted(self.records.values(), key=lambda r: r["index"])
         # Last write wins for a retried sample: records dict already holds the newest.
         self._rewrite(ordered)

@@ -21,8 +21,12 @@ log = logging.getLogger("evalkit")
 FAILED_JOBS: list[str] = []
 
 
-def job_dirs(sweep_dir: Path) -> list[Path]:
+def job_dirs(sweep_dir: Path, since: float | None = None) -> list[Path]:
+    """Job directories of the sweep; with ``since``, only those this sweep (re)wrote —
+    a sweep re-run into an old sweep dir must not summarise the old jobs."""
     dirs = [p for p in sweep_dir.iterdir() if p.is_dir() and (p / ".hydra").is_dir()]
+    if since is not None:
+        dirs = [p for p in dirs if (p / ".hydra" / "config.yaml").exists() and (p / ".hydra" / "config.yaml").stat().st_mtime >= since - 1]
 
     def order(p: Path) -> tuple[int, Any]:
         return (0, int(p.name)) if p.name.isdigit() else (1, p.name)
@@ -30,17 +34,48 @@ def job_dirs(sweep_dir: Path) -> list[Path]:
     return sorted(dirs, key=order)
 
 
+def _redact_sweep_root(config: DictConfig) -> None:
+    """Hydra saves the sweep's whole config (overrides included) as ``multirun.yaml`` in the
+    sweep dir; scrub secrets from it like from each job's ``.hydra/``."""
+    from evalkit.secrets import redact_text
+
+    try:
+        path = Path(str(config.hydra.sweep.dir)) / "multirun.yaml"
+    except Exception:
+        return
+    if path.is_file():
+        text = path.read_text(encoding="utf-8")
+        clean = redact_text(text)
+        if clean != text:
+            path.write_text(clean, encoding="utf-8")
+
+
 class SweepSummary(Callback):
+    def __init__(self) -> None:
+        self._started: float | None = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        import time
+
+        from evalkit.secrets import install_log_redaction
+
+        self._started = time.time()
+        install_log_redaction()  # the launcher logs every job's overrides next
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _redact_sweep_root(config)
+
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from evalkit.compare import build_comparison, print_comparison, write_comparison
         from evalkit.errors import EvalKitError
         from evalkit.runs import load_run
 
+        _redact_sweep_root(config)
         sweep_dir = Path(str(config.hydra.sweep.dir))
         if not sweep_dir.is_dir():
             return
         finished, failed = [], []
-        for d in job_dirs(sweep_dir):
+        for d in job_dirs(sweep_dir, since=self._started):
             (finished if (d / "metrics.json").exists() else failed).append(d)
         FAILED_JOBS[:] = [str(d) for d in failed]
         if failed:

@@ -82,9 +82,10 @@ class JsonLabelParser:
 
     empty = list
 
-    def __init__(self, key: str = "label", repair: bool = False, require_tool_name: bool = True) -> None:
+    def __init__(self, key: str = "label", repair: bool = False, require_tool_name: bool = True, repair_max_chars: int = 20000) -> None:
         self.key = key
         self.repair = repair
+        self.repair_max_chars = repair_max_chars
         self.require_tool_name = require_tool_name
         self.last_repaired = False
 
@@ -99,6 +100,11 @@ class JsonLabelParser:
         for i, call in enumerate(label):
             if not isinstance(call, dict) or (self.require_tool_name and "toolName" not in call):
                 raise ValueError(f"'{self.key}[{i}]' is not an object with 'toolName'")
+            if "toolName" in call and not isinstance(call["toolName"], str):
+                raise ValueError(f"'{self.key}[{i}].toolName' is {type(call['toolName']).__name__}, not a string")
+            params = call.get("paramList")
+            if params is not None and not isinstance(params, dict):
+                raise ValueError(f"'{self.key}[{i}].paramList' is {type(params).__name__}, not an object")
         return label
 
     def __call__(self, text: str) -> list[dict[str, Any]]:
@@ -112,7 +118,7 @@ class JsonLabelParser:
             tried.append(candidate)
             try:
                 obj = json.loads(candidate)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):  # RecursionError: absurdly deep nesting
                 continue
             try:
                 return self._extract(obj)
@@ -122,6 +128,8 @@ class JsonLabelParser:
             from json_repair import repair_json
 
             for candidate in reversed(tried):
+                if len(candidate) > self.repair_max_chars:
+                    continue  # json_repair is slow on huge garbage; such output is not "near-valid"
                 try:
                     obj = repair_json(candidate, return_objects=True)
                 except Exception:

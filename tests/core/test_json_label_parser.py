@@ -64,3 +64,19 @@ def test_last_balanced_object_respects_escapes():
     text = r'x {"a": "quote \" and } brace"} y {"b": 1} z'
     assert last_balanced_object(text) == '{"b": 1}'
     assert json.loads(last_balanced_object(r'{"a": "\\"}')) == {"a": "\\"}
+
+
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ('{"label": [{"toolName": "a", "paramList": [1, 2]}]}', "paramList' is list"),
+        ('{"label": [{"toolName": "a", "paramList": "x"}]}', "paramList' is str"),
+        ('{"label": [{"toolName": ["a"]}]}', "toolName' is list"),
+        ('{"label": ' + "[" * 100000 + "]" * 100000 + "}", "no JSON object"),
+    ],
+    ids=["params-list", "params-str", "name-list", "deep-nesting"],
+)
+def test_malformed_calls_are_parse_errors_not_crashes(text, needle):
+    with pytest.raises(ValueError) as info:
+        JsonLabelParser()(text)
+    assert needle in str(info.value)

@@ -54,3 +54,9 @@ def test_bad_template_and_bad_file(tmp_path):
     with pytest.raises(ConfigError) as info:
         PromptBuilder.from_config(file=str(bad))
     assert "extra" in str(info.value)
+
+
+def test_missing_field_through_tojson_names_the_row():
+    with pytest.raises(DataError) as info:
+        PromptBuilder(user="{{ cargo | tojson }}").render(sample(q=1))
+    assert "data.jsonl:1" in str(info.value) and "cargo" in str(info.value)

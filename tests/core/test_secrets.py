@@ -42,3 +42,12 @@ def test_only_keys_ending_in_a_secret_word_are_redacted():
 def test_a_mapping_key_ending_in_token_keeps_its_nested_block():
     text = "metrics:\n  accept_head_token:\n    name: tolerance_accuracy\n"
     assert redact_text(text) == text
+
+
+def test_json_quotes_survive_redaction():
+    import json
+
+    text = json.dumps({"overrides": ["+backend.headers.Authorization=Bearer sk-1", "+backend.api_key=sk-2", "x=1"]})
+    clean = redact_text(text)
+    data = json.loads(clean)  # still valid JSON
+    assert "sk-1" not in clean and "sk-2" not in clean and data["overrides"][2] == "x=1"

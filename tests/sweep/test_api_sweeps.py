@@ -90,3 +90,16 @@ def test_joblib_parallel_jobs_share_the_cache_without_loss_or_duplicates(server,
     # (rows with the same query and label render the same conversation and share a key).
     answered = server.stats()["answered"]
     assert len(keys) == len(set(keys)) == len(answered)
+
+
+def test_a_header_secret_reaches_no_file_of_the_sweep(server, prompt_files, tmp_path):
+    secret = "sk-sweep-secret-4711"
+    sweep_dir = tmp_path / "sweep"
+    proc = run_cli(["-m", *_args(server, tmp_path / "cache"), f"prompt.file={prompt_files['v1']}",
+                    f"+backend.headers.Authorization=Bearer {secret}", "generation.temperature=0,0.5",
+                    f"hydra.sweep.dir={sweep_dir}"])
+    assert proc.returncode == 0, proc.stderr
+    assert (sweep_dir / "summary.json").exists()
+    leaked = [p for p in sweep_dir.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+    assert leaked == []
+    assert secret not in proc.stdout + proc.stderr

@@ -102,3 +102,16 @@ def test_a_failing_job_does_not_stop_the_sweep_but_fails_the_command(sweep_data,
     summary = json.loads((sweep_dir / "summary.json").read_text())
     assert [r["run_dir"][-1] for r in summary["runs"]] == ["0", "2"]
     assert summary["failed_jobs"] == [str(sweep_dir / "1")]
+
+
+def test_rerun_into_an_old_sweep_dir_summarises_only_the_new_jobs(sweep, sweep_data, tmp_path):
+    import shutil
+
+    old_sweep, _ = sweep
+    sweep_dir = tmp_path / "reused"
+    shutil.copytree(old_sweep, sweep_dir)
+    proc = run_cli(["-m", "+experiment=toolcall", f"data.path={sweep_data['data']}", f"backend.path={sweep_data['outputs']['c']}",
+                    f"hydra.sweep.dir={sweep_dir}"])
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((sweep_dir / "summary.json").read_text())
+    assert len(summary["runs"]) == 1 and summary["runs"][0]["run_dir"].endswith("/0")
