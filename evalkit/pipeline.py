@@ -24,7 +24,7 @@ from evalkit.errors import BackendError, ConfigError, EvalKitError
 from evalkit.progress import RunProgress
 from evalkit.prompts import PromptBuilder
 from evalkit.registry import Registry, default_registry
-from evalkit.states import save_metric_states, write_run_info
+from evalkit.states import read_run_info, save_metric_states, write_run_info
 from evalkit.store import PredictionStore
 from evalkit.summary import metric_results, record_counts, scored_records, update_metrics
 from evalkit.types import GenerationConfig, Request, Result, Sample
@@ -32,6 +32,7 @@ from evalkit.types import GenerationConfig, Request, Result, Sample
 log = logging.getLogger("evalkit")
 
 METRICS_FILE = "metrics.json"
+MISSING = "???"  # OmegaConf's marker for a value that is deliberately not set
 INJECTABLE = ("model", "generation", "cache", "progress", "run_dir")
 
 
@@ -161,23 +162,35 @@ class Pipeline:
         return ResponseCache(cache.get("dir"), enabled=bool(cache.get("enabled", True)))
 
     def make_prompts(self) -> PromptBuilder | None:
+        """Templates from ``prompt.file`` and/or ``prompt.system`` / ``prompt.user``.
+
+        ``???`` (OmegaConf's "missing") means "not set here, take the file's"; ``null`` means
+        "no such message" — so ``prompt.system=null`` drops the system message.
+        """
         prompt = self._section("prompt")
         if not prompt:
             return None
         unknown = set(prompt) - {"system", "user", "file"}
         if unknown:
             raise ConfigError(f"unknown option '{sorted(unknown)[0]}' for prompt; valid options: file, system, user", where=f"prompt.{sorted(unknown)[0]}")
-        kwargs: dict[str, Any] = {}
-        raw = self.cfg.get("prompt")
-        for key in ("system", "user"):
-            if key in raw:  # present (even null) means explicit
-                kwargs[key] = prompt.get(key)
-        if kwargs.get("user", "") is None and not prompt.get("file"):
-            return None
+        explicit = {key: prompt[key] for key in ("system", "user") if key in prompt and prompt[key] != MISSING}
         file = prompt.get("file")
-        if file:
-            file = _absolute(file)
-        return PromptBuilder.from_config(file=file, **kwargs)
+        if not file and not explicit.get("user"):
+            return None
+        return PromptBuilder.from_config(file=_absolute(file) if file else None, **explicit)
+
+    def fingerprint(self) -> str:
+        """Digest of everything that decides a sample's record: resuming a run dir is only
+        safe when it is unchanged (metrics and reports are recomputed anyway)."""
+        import hashlib
+
+        data = dict(self._section("data", {}) or {})
+        for key in ("limit", "num_shards", "shard_index", "display_fields"):
+            data.pop(key, None)  # they select samples; a sample's result does not depend on them
+        parts = {key: self._section(key) for key in ("backend", "model", "head", "parser", "prompt", "generation")}
+        parts["data"] = data
+        blob = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str)
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
     def check_backend_config(self) -> None:
         """Fail on a bad backend name or option before any data is read or model loaded."""
@@ -194,7 +207,9 @@ class Pipeline:
         registry = self.registry
         self.check_backend_config()
         samples = self.load_samples()
-        write_run_info(self.run_dir, self.cfg, samples, _absolute(self._section("data", {})["path"]))
+        previous = read_run_info(self.run_dir)
+        info = write_run_info(self.run_dir, self.cfg, samples, _absolute(self._section("data", {})["path"]), fingerprint=self.fingerprint())
+        same_setup = previous.get("fingerprint") in (None, info["fingerprint"]) and previous.get("dataset", {}).get("sha256") in (None, info["dataset"]["sha256"])
         generation = generation_from_config(self._section("generation", {}) or {})
         head = build_plugin(registry, "head", self._section("head", {"name": "lm"}), path="head")
         mode = getattr(head, "mode", "generate")
@@ -205,7 +220,14 @@ class Pipeline:
         }
         prompts = self.make_prompts() if mode == "generate" else None
         run_cfg = self._section("run", {}) or {}
-        store = PredictionStore(self.run_dir, resume=bool(run_cfg.get("resume", True)))
+        resume = bool(run_cfg.get("resume", True))
+        if resume and not same_setup and (self.run_dir / "predictions.jsonl").exists():
+            log.warning(
+                "%s holds predictions of a different data file or backend/prompt/parser/generation setup; "
+                "starting afresh (responses already in the cache are still reused)", self.run_dir,
+            )
+            resume = False
+        store = PredictionStore(self.run_dir, resume=resume)
         pending = [s for s in samples if not store.done(s.index)]
         by_index = {s.index: s for s in samples}
         requests: list[Request] = []

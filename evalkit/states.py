@@ -33,7 +33,7 @@ def _overrides() -> list[str]:
         return []
 
 
-def write_run_info(run_dir: Path, cfg: Any, samples: Any, data_path: str) -> dict[str, Any]:
+def write_run_info(run_dir: Path, cfg: Any, samples: Any, data_path: str, *, fingerprint: str | None = None) -> dict[str, Any]:
     from evalkit.data import dataset_fingerprint
     from evalkit.secrets import redact_text
 
@@ -43,6 +43,7 @@ def write_run_info(run_dir: Path, cfg: Any, samples: Any, data_path: str) -> dic
         "dataset": {**dataset_fingerprint(data_path), "total_rows": getattr(samples, "total_rows", len(samples)), "limit": data.get("limit")},
         "shard": {"num_shards": int(data.get("num_shards") or 1), "shard_index": int(data.get("shard_index") or 0), "num_samples": len(samples)},
         "overrides": [redact_text(o) for o in _overrides()],
+        "fingerprint": fingerprint,
     }
     path = Path(run_dir) / RUN_INFO_FILE
     path.write_text(json.dumps(info, ensure_ascii=False, indent=2), encoding="utf-8")

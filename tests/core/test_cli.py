@@ -125,3 +125,41 @@ def test_plugins_command_lists_builtins():
     rows = {row["name"]: row for row in json.loads(proc.stdout)}
     assert rows["replay"]["registers"] == {"backend": ["replay"]}
     assert rows["replay"]["distribution"] == "evalkit" and rows["replay"]["version"]
+
+
+def test_rerun_with_another_setup_in_the_same_dir_starts_afresh(tmp_path):
+    from evalkit.resolvers import demo_path
+
+    outputs = [json.loads(line) for line in open(demo_path("toolcall/outputs.jsonl"), encoding="utf-8")]
+    labels = {json.loads(line)["id"]: json.loads(line)["label"] for line in open(demo_path("toolcall/data.jsonl"), encoding="utf-8")}
+    perfect = tmp_path / "perfect.jsonl"
+    perfect.write_text("".join(json.dumps({"id": o["id"], "output": json.dumps({"label": labels[o["id"]]}, ensure_ascii=False)}, ensure_ascii=False) + "\n" for o in outputs))
+    run_dir = tmp_path / "run"
+    assert run_cli(["+experiment=toolcall", f"hydra.run.dir={run_dir}"]).returncode == 0
+    proc = run_cli(["+experiment=toolcall", "backend=replay", f"backend.path={perfect}", f"hydra.run.dir={run_dir}"])
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    # 47 perfect outputs (demo-047 has none): nothing of the first run was kept
+    assert metrics["tool_exact_match"]["all"]["correct"] == 47 and metrics["num_failed"] == 1
+    proc = run_cli(["+experiment=toolcall", "data.limit=10", "backend=replay", f"backend.path={perfect}", f"hydra.run.dir={run_dir}"])
+    assert proc.returncode == 0, proc.stderr
+    assert [r["index"] for r in read_jsonl(run_dir / "predictions.jsonl")] == list(range(10))
+
+
+def test_prompt_overrides_work_with_the_experiment(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = run_cli(["+experiment=toolcall", "prompt.system=null", "prompt.user='问：{{ query }}'", f"hydra.run.dir={run_dir}"])
+    assert proc.returncode == 0, proc.stderr
+    first = read_jsonl(run_dir / "predictions.jsonl")[0]
+    assert first["messages"] == [{"role": "user", "content": "问：运费多少钱？"}]
+
+
+def test_prompt_file_without_the_experiment(tmp_path):
+    from evalkit.resolvers import demo_path
+
+    run_dir = tmp_path / "run"
+    proc = run_cli(["backend=replay", f"backend.path={demo_path('toolcall/outputs.jsonl')}", f"data.path={demo_path('toolcall/data.jsonl')}",
+                    f"prompt.file={demo_path('toolcall/prompt.yaml')}", f"hydra.run.dir={run_dir}"])
+    assert proc.returncode == 0, proc.stderr
+    first = read_jsonl(run_dir / "predictions.jsonl")[0]
+    assert [m["role"] for m in first["messages"]] == ["system", "user"]
