@@ -152,14 +152,15 @@ def compare_dirs(run_dirs: Sequence[str | Path], out_dir: str | Path) -> dict[st
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="evalkit-compare", description="Compare finished evalkit runs made on the same dataset.")
     parser.add_argument("run_dirs", nargs="+", help="run directories (each with metrics.json); the first is the baseline for flips")
-    parser.add_argument("--out", default=None, help="where to write summary.json / summary.xlsx (default: the current directory)")
+    parser.add_argument("--out", default="evalkit-compare", help="where to write summary.json / summary.xlsx (default: ./evalkit-compare)")
     args = parser.parse_args(argv)
     try:
-        comparison = compare_dirs(args.run_dirs, args.out or ".")
+        comparison = compare_dirs(args.run_dirs, args.out)
     except EvalKitError as exc:
         sys.stderr.write(f"evalkit-compare: error: {exc}\n")
         return exc.exit_code
     print_comparison(comparison)
+    print(f"written: {Path(args.out) / SUMMARY_JSON}, {Path(args.out) / SUMMARY_XLSX}")
     return 0
 
 

@@ -30,6 +30,13 @@ def to_container(node: Any) -> Any:
 
 
 def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return "null"
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 
@@ -122,7 +129,7 @@ def validate_options(
             raise ConfigError(
                 f"{plugin} expects {_type_name(tp)}, got {type(value).__name__} {value!r}",
                 where=key_path,
-                fix=f"set {key_path} to a value of type {_type_name(tp)}",
+                fix=f"set {key_path} to {_type_name(tp)}",
             )
     missing = [
         n for n, p in known.items() if p.default is _NO_DEFAULT and p.kind is not p.VAR_KEYWORD and n not in options

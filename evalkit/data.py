@@ -62,13 +62,14 @@ def _parse_jsonl(path: Path, text: str) -> Iterable[tuple[str, Any]]:
             ) from None
 
 
-def read_records(path: str | Path) -> list[tuple[str, Any]]:
-    """Read a JSON array or JSONL file into ``(where, record)`` pairs."""
+def read_records(path: str | Path, *, key: str = "data.path") -> list[tuple[str, Any]]:
+    """Read a JSON array or JSONL file into ``(where, record)`` pairs; ``key`` is the config
+    key that named the file, for error messages."""
     path = Path(path).expanduser()
     if not path.exists():
-        raise DataError("data file not found", where=str(path), fix="check data.path (relative paths are resolved from the directory you ran evalkit in)")
+        raise DataError("file not found", where=f"{key}={path}", fix=f"check {key} (relative paths are resolved from the directory you ran evalkit in)")
     if path.is_dir():
-        raise DataError("data.path is a directory, expected a .json or .jsonl file", where=str(path))
+        raise DataError("is a directory, expected a .json or .jsonl file", where=f"{key}={path}")
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -76,6 +77,17 @@ def read_records(path: str | Path) -> list[tuple[str, Any]]:
     stripped = text.lstrip()
     if not stripped:
         raise DataError("data file is empty", where=str(path), fix="point data.path at a file with at least one row")
+    if stripped.startswith("{") and "\n" in stripped.rstrip() and not stripped.splitlines()[0].rstrip().endswith("}"):
+        try:
+            whole = json.loads(text)
+        except json.JSONDecodeError:
+            whole = None
+        if isinstance(whole, dict):
+            raise DataError(
+                f"expected a JSON array or JSONL (one object per line), got one JSON object with keys {sorted(whole)[:5]}",
+                where=str(path),
+                fix="point at the list of rows (e.g. extract the array under its key into a .json file)",
+            )
     if stripped.startswith("["):
         try:
             rows = json.loads(text)

@@ -25,7 +25,7 @@ from evalkit.summary import metric_results, record_counts, scored_records
 def check_shards(runs: Sequence[FinishedRun]) -> int:
     """Validate that ``runs`` are exactly the shards 0..N-1 of one dataset; return N."""
     if not runs:
-        raise DataError("no shard directories given", where="evalkit-merge")
+        raise DataError("no shard directories given", fix="pass the shard run directories")
     first = runs[0]
     num = int(first.info.get("shard", {}).get("num_shards", 1))
     seen: dict[int, Path] = {}
@@ -34,7 +34,11 @@ def check_shards(runs: Sequence[FinishedRun]) -> int:
         if not shard:
             raise DataError(f"no shard information ({RUN_INFO_FILE} missing)", where=str(run.run_dir))
         if int(shard["num_shards"]) != num:
-            raise DataError(f"shard count {shard['num_shards']} differs from {num} in {first.run_dir}", where=str(run.run_dir))
+            raise DataError(
+                f"shard count {shard['num_shards']} differs from {num} in {first.run_dir}",
+                where=str(run.run_dir),
+                fix="merge only the runs of one sharded evaluation (same data.num_shards)",
+            )
         if run.dataset.get("sha256") != first.dataset.get("sha256") or run.dataset.get("limit") != first.dataset.get("limit"):
             raise DataError(f"shard evaluated a different dataset than {first.run_dir}", where=str(run.run_dir))
         if (run.config.get("metrics") or {}) != (first.config.get("metrics") or {}):
@@ -47,7 +51,6 @@ def check_shards(runs: Sequence[FinishedRun]) -> int:
     if missing:
         raise DataError(
             f"missing shard(s) {', '.join(map(str, missing))} of {num}",
-            where="evalkit-merge",
             fix=f"run the missing shard(s) with data.num_shards={num} data.shard_index=K and pass their run dirs",
         )
     return num

@@ -32,6 +32,9 @@ from evalkit.types import GenerationConfig, Request, Result, Sample
 log = logging.getLogger("evalkit")
 
 METRICS_FILE = "metrics.json"
+TOP_LEVEL_KEYS = frozenset({"backend", "model", "head", "parser", "metrics", "data", "prompt", "generation", "cache", "run", "report", "verbose"})
+RUN_KEYS = frozenset({"resume", "progress"})
+REPORT_KEYS = frozenset({"console", "excel", "tools_metric", "params_metric", "exact_match_metric", "display_fields", "max_badcases"})
 MISSING = "???"  # OmegaConf's marker for a value that is deliberately not set
 INJECTABLE = ("model", "generation", "cache", "progress", "run_dir")
 
@@ -192,6 +195,20 @@ class Pipeline:
         blob = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str)
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
+    def check_top_level(self) -> None:
+        """Unknown keys outside plugin nodes are errors too (a typo must not be ignored)."""
+        data = to_container(self.cfg) or {}
+        for key in data:
+            if key not in TOP_LEVEL_KEYS:
+                raise ConfigError(f"unknown config key '{key}'; valid: {', '.join(sorted(TOP_LEVEL_KEYS))}", where=key, fix=f"remove +{key}=... or fix its spelling")
+        for section, known in (("run", RUN_KEYS), ("report", REPORT_KEYS)):
+            for key in data.get(section) or {}:
+                if key not in known:
+                    raise ConfigError(f"unknown option '{key}' for {section}; valid options: {', '.join(sorted(known))}", where=f"{section}.{key}")
+        excel = (data.get("report") or {}).get("excel", "auto")
+        if excel not in ("auto", True, False):
+            raise ConfigError(f"must be auto, true or false, got {excel!r}", where="report.excel")
+
     def check_backend_config(self) -> None:
         """Fail on a bad backend name or option before any data is read or model loaded."""
         name, options = split_plugin_node(self._section("backend"), path="backend")
@@ -205,6 +222,7 @@ class Pipeline:
         for stale in (METRICS_FILE, "report.xlsx"):
             (self.run_dir / stale).unlink(missing_ok=True)  # a failed re-run must not look finished
         registry = self.registry
+        self.check_top_level()
         self.check_backend_config()
         samples = self.load_samples()
         previous = read_run_info(self.run_dir)

@@ -95,16 +95,27 @@ def _cell(value: Any) -> Any:
 
 
 def _same(prediction: Any, label: Any) -> bool:
-    def canon(calls: Any) -> Any:
-        if not isinstance(calls, list):
-            return json.dumps(calls, sort_keys=True, ensure_ascii=False)
-        return sorted(
-            json.dumps({"toolName": c.get("toolName"), "paramList": c.get("paramList") or {}}, sort_keys=True, ensure_ascii=False)
-            if isinstance(c, dict) else json.dumps(c, sort_keys=True)
-            for c in calls
-        )
+    """Exact match as ``ToolCallExactMatch`` defines it: the calls as an order-insensitive
+    multiset, Python equality of values (``1 == 1.0``), a missing ``paramList`` equal to ``{}``."""
+    if not isinstance(prediction, list) or not isinstance(label, list):
+        return prediction == label
 
-    return canon(prediction) == canon(label)
+    def norm(call: Any) -> Any:
+        if isinstance(call, dict):
+            return (call.get("toolName"), call.get("paramList") or {})
+        return call
+
+    remaining = [norm(c) for c in label]
+    if len(remaining) != len(prediction):
+        return False
+    for call in map(norm, prediction):
+        for i, other in enumerate(remaining):
+            if other == call:
+                del remaining[i]
+                break
+        else:
+            return False
+    return not remaining
 
 
 def write_excel(path: Path, metrics: Mapping[str, Any], records: list[dict[str, Any]], rows_by_index: Mapping[int, Mapping[str, Any]], report_cfg: Mapping[str, Any]) -> Path:

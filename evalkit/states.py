@@ -79,4 +79,5 @@ def load_metric_states(run_dir: Path) -> dict[str, Any]:
     import torch
 
     path = Path(run_dir) / METRIC_STATES_FILE
-    return torch.load(path, map_location="cpu", weights_only=False)
+    # weights_only: states are tensors, lists and plain config values — never unpickle code
+    return torch.load(path, map_location="cpu", weights_only=True)

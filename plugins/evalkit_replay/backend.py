@@ -17,9 +17,14 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
+import logging
+
 from evalkit.data import read_records
 from evalkit.errors import ConfigError, DataError
 from evalkit.types import OnResult, Request, Result
+
+
+log = logging.getLogger("evalkit.replay")
 
 
 class ReplayBackend:
@@ -35,7 +40,7 @@ class ReplayBackend:
         self.path = Path(_absolute(path))
         self.id_key = id_key
         self.output_key = output_key
-        records = read_records(self.path)
+        records = read_records(self.path, key="backend.path")
         if not records:
             raise DataError("no saved outputs in file", where=str(self.path))
         by_position = match == "position" or (match == "auto" and all(isinstance(r, dict) and self.id_key not in r for _, r in records))
@@ -47,6 +52,8 @@ class ReplayBackend:
             key = position if by_position else row.get(self.id_key)
             if key is None:
                 raise DataError(f"saved output has no '{self.id_key}'", where=where, fix="add ids, or set backend.match=position")
+            if key in self._rows:
+                log.warning("%s: id %r appears again (first at %s); the later output is used", where, key, self._rows[key][0])
             self._rows[key] = (where, row)
 
     def _outputs(self, row: dict[str, Any]) -> tuple[list[str] | None, str | None]:
@@ -64,6 +71,19 @@ class ReplayBackend:
         return None, "no saved output"
 
     def generate(self, requests: Sequence[Request], on_result: OnResult) -> None:
+        if not self.by_position and requests and not any(r.id in self._rows for r in requests):
+            request_types = {type(r.id) for r in requests}
+            saved_types = {type(k) for k in self._rows}
+            if request_types == saved_types:
+                # Could be a resumed run whose remaining samples simply have no saved output.
+                log.warning("none of the %d pending sample ids has a saved output in %s", len(requests), self.path)
+        if not self.by_position and requests and not any(r.id in self._rows for r in requests) and request_types != saved_types:
+            raise DataError(
+                f"no saved output matches any dataset id (dataset ids like {[r.id for r in requests[:3]]!r}, "
+                f"saved ids like {list(self._rows)[:3]!r})",
+                where=f"backend.path={self.path}",
+                fix="check backend.id_key and that both files use the same ids (and types: 5 vs \"5\"), or set backend.match=position",
+            )
         for request in requests:
             key = request.index if self.by_position else request.id
             found = self._rows.get(key)

@@ -163,3 +163,20 @@ def test_prompt_file_without_the_experiment(tmp_path):
     assert proc.returncode == 0, proc.stderr
     first = read_jsonl(run_dir / "predictions.jsonl")[0]
     assert [m["role"] for m in first["messages"]] == ["system", "user"]
+
+
+@pytest.mark.parametrize(
+    "override, needle",
+    [("+foo=1", "unknown config key 'foo'"), ("+report.foo=1", "report.foo"), ("report.excel=maybe", "report.excel"),
+     ("metrics.tool_f1.level=names", "one of 'name', 'param'"), ("data.limit=-1", "data.limit")],
+)
+def test_more_bad_config_values(tmp_path, override, needle):
+    line = error_line(run_cli(["+experiment=toolcall", f"hydra.run.dir={tmp_path / 'run'}", override]))
+    assert needle in line
+
+
+def test_replay_ids_that_match_nothing_are_one_clear_error(tmp_path):
+    outputs = tmp_path / "out.jsonl"
+    outputs.write_text('{"id": 1, "output": "x"}\n{"id": 2, "output": "y"}\n')  # ints; the demo's ids are strings
+    line = error_line(run_cli(["+experiment=toolcall", "backend=replay", f"backend.path={outputs}", f"hydra.run.dir={tmp_path / 'run'}"]))
+    assert "no saved output matches any dataset id" in line and "backend.path" in line
