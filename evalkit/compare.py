@@ -128,8 +128,10 @@ def print_comparison(comparison: dict[str, Any]) -> None:
     table.add_column("overrides")
     for c in columns:
         table.add_column(c, justify="right")
+    common = set.intersection(*(set(r["overrides"]) for r in runs)) if len(runs) > 1 else set()
     for i, row in enumerate(runs):
-        table.add_row(str(i), " ".join(row["overrides"]) or row["run_dir"], *[_fmt(row["figures"].get(c)) for c in columns])
+        differing = [o for o in row["overrides"] if o not in common]  # what tells the runs apart
+        table.add_row(str(i), " ".join(differing) or row["run_dir"], *[_fmt(row["figures"].get(c)) for c in columns])
     console = Console()
     console.print(table)
     for pair in comparison["flips"]:

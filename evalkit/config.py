@@ -110,6 +110,11 @@ def validate_options(
         hints = {}
     params = {n: p for n, p in sig.parameters.items() if n != "self" and p.kind not in (p.VAR_POSITIONAL,)}
     accepts_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    base_options = _torchmetrics_base_options(factory) if accepts_any else None
+    if base_options is not None:
+        # A torchmetrics Metric forwards **kwargs to Metric.__init__: those are the only extras.
+        accepts_any = False
+        params.update({n: inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=None) for n in base_options})
     known = {n: p for n, p in params.items() if p.kind is not p.VAR_KEYWORD and n not in injected}
     for key, value in options.items():
         key_path = f"{path}.{key}"
@@ -141,6 +146,22 @@ def validate_options(
             fix=f"add {path}.{missing[0]}=... to the command line or config",
         )
     return options
+
+
+TORCHMETRICS_BASE_OPTIONS = (
+    "compute_on_cpu", "dist_sync_on_step", "process_group", "dist_sync_fn",
+    "distributed_available_fn", "sync_on_compute", "compute_with_cache",
+)
+
+
+def _torchmetrics_base_options(factory: Callable[..., Any]) -> tuple[str, ...] | None:
+    """The keyword arguments ``torchmetrics.Metric.__init__`` takes, if ``factory`` is a
+    Metric class (detected without importing torchmetrics)."""
+    if not inspect.isclass(factory):
+        return None
+    if any(cls.__module__ == "torchmetrics.metric" and cls.__name__ == "Metric" for cls in factory.__mro__):
+        return TORCHMETRICS_BASE_OPTIONS
+    return None
 
 
 def split_plugin_node(node: Any, *, path: str) -> tuple[str, dict[str, Any]]:

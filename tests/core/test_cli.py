@@ -180,3 +180,8 @@ def test_replay_ids_that_match_nothing_are_one_clear_error(tmp_path):
     outputs.write_text('{"id": 1, "output": "x"}\n{"id": 2, "output": "y"}\n')  # ints; the demo's ids are strings
     line = error_line(run_cli(["+experiment=toolcall", "backend=replay", f"backend.path={outputs}", f"hydra.run.dir={tmp_path / 'run'}"]))
     assert "no saved output matches any dataset id" in line and "backend.path" in line
+
+
+def test_metric_option_typo_lists_the_valid_options(tmp_path):
+    line = error_line(run_cli(["+experiment=toolcall", f"hydra.run.dir={tmp_path / 'run'}", "+metrics.tool_f1.levle=name"]))
+    assert "metrics.tool_f1.levle" in line and "level" in line and "include_negative" in line

@@ -57,7 +57,7 @@ def test_public_names():
 @pytest.mark.parametrize(
     "node,where",
     [
-        ({"name": "tool_f1", "levl": "param"}, "metrics.m"),
+        ({"name": "tool_f1", "levl": "param"}, "metrics.m.levl"),
         ({"name": "tool_f1", "level": "tool"}, "metrics.m.level"),
         ({"name": "tool_f1", "level": "param", "composite_keys": {"truckCheck": ["truckType"]}}, "metrics.m"),
         ({"name": "tolerance_accuracy", "tolerance": "ten percent"}, "metrics.m.tolerance"),
