@@ -331,9 +331,11 @@ class HFBackend:
             ids, mask = ids.to(self.device), mask.to(self.device)
             try:
                 with torch.inference_mode():
-                    out = model(input_ids=ids, attention_mask=mask, use_cache=False)
-                    features = out.logits if wants == "logits" else out.last_hidden_state
-                    values = head(features, mask).cpu()
+                    if wants == "logits":
+                        values = _chunked_logit_scores(model, head, ids, mask).cpu()
+                    else:
+                        out = model(input_ids=ids, attention_mask=mask, use_cache=False)
+                        values = head(out.last_hidden_state, mask).cpu()
             except torch.cuda.OutOfMemoryError:
                 raise BackendError(f"out of GPU memory scoring a batch of {len(batch)}", where="backend.batch_size", fix="lower backend.batch_size") from None
             elapsed = time.monotonic() - started
@@ -343,6 +345,29 @@ class HFBackend:
 
     def close(self) -> None:
         self._models.clear()
+
+
+# Logits materialised at once, at most (elements): [B, T, V] for a real vocabulary is huge
+# (8 x 2048 x 150k floats = 10 GB), while the head only needs a reduction (argmax) per token.
+LOGIT_CHUNK_ELEMENTS = 1 << 24
+
+
+def _chunked_logit_scores(model: Any, head: Any, ids: Any, mask: Any) -> Any:
+    """Run the causal LM for its final hidden states (asking for the logits of the last
+    position only), then apply the output embedding and the head over chunks of positions."""
+    import torch
+
+    try:
+        out = model(input_ids=ids, attention_mask=mask, use_cache=False, output_hidden_states=True, logits_to_keep=1)
+    except TypeError:  # a model without logits_to_keep: full logits, still chunked below
+        out = model(input_ids=ids, attention_mask=mask, use_cache=False, output_hidden_states=True)
+    hidden = out.hidden_states[-1]  # after the final norm, where the LM head is applied
+    lm_head = model.get_output_embeddings()
+    batch, width = ids.shape
+    vocab = lm_head.weight.shape[0]
+    step = max(1, LOGIT_CHUNK_ELEMENTS // max(1, batch * vocab))
+    parts = [head(lm_head(hidden[:, start : start + step]), mask[:, start : start + step]) for start in range(0, width, step)]
+    return torch.cat(parts, dim=1)
 
 
 def _hidden_size(model: Any) -> int:

@@ -42,6 +42,18 @@ def run_pipeline(tmp_path: Path, model_dir: Path, rows: list[dict], *, head: dic
 # -- TokenAccuracy through the lm head (score mode) --------------------------------------------
 
 
+def test_lm_scores_in_position_chunks_equal_full_logits(tiny_lm_dir, tmp_path, monkeypatch):
+    """The head sees the logits a few positions at a time (memory), with identical results."""
+    import evalkit_hf.backend as hf_backend
+
+    rng = np.random.default_rng(3)
+    ids = [rng.integers(5, 500, size=int(n)).tolist() for n in (13, 7, 21)]
+    monkeypatch.setattr(hf_backend, "LOGIT_CHUNK_ELEMENTS", 3 * 512 * 2)  # 2 positions per chunk
+    summary = run_pipeline(tmp_path, tiny_lm_dir, [{"id": i, "input_ids": x, "labels": x} for i, x in enumerate(ids)], head={"name": "lm", "mode": "score"})
+    assert [r["prediction"] for r in summary.records] == [p.tolist() for p in ref.lm_argmax(tiny_lm_dir, ids)]
+
+
+
 def test_token_accuracy_shift_and_masking_match_reference(tiny_lm_dir, tmp_path):
     rng = np.random.default_rng(0)
     ids = [rng.integers(5, 500, size=int(n)).tolist() for n in (9, 17, 4, 25, 12)]
