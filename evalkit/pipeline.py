@@ -21,6 +21,7 @@ from evalkit.cache import ResponseCache
 from evalkit.config import check_type, split_plugin_node, to_container, validate_options
 from evalkit.data import load_samples
 from evalkit.errors import BackendError, ConfigError, EvalKitError
+from evalkit.paths import resolve_path
 from evalkit.progress import RunProgress
 from evalkit.prompts import PromptBuilder
 from evalkit.registry import Registry, default_registry
@@ -147,7 +148,7 @@ class Pipeline:
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < low):
                 raise ConfigError(f"must be a whole number >= {low}, got {value!r}", where=f"data.{key}")
         return load_samples(
-            _absolute(data["path"]),
+            resolve_path(data["path"]),
             id_key=data.get("id_key", "id"),
             label_key=data.get("label_key", "label"),
             label_format=data.get("label_format", "any"),
@@ -180,7 +181,7 @@ class Pipeline:
         file = prompt.get("file")
         if not file and not explicit.get("user"):
             return None
-        return PromptBuilder.from_config(file=_absolute(file) if file else None, **explicit)
+        return PromptBuilder.from_config(file=resolve_path(file) if file else None, **explicit)
 
     def fingerprint(self) -> str:
         """Digest of everything that decides a sample's record: resuming a run dir is only
@@ -226,7 +227,7 @@ class Pipeline:
         self.check_backend_config()
         samples = self.load_samples()
         previous = read_run_info(self.run_dir)
-        info = write_run_info(self.run_dir, self.cfg, samples, _absolute(self._section("data", {})["path"]), fingerprint=self.fingerprint())
+        info = write_run_info(self.run_dir, self.cfg, samples, resolve_path(self._section("data", {})["path"]), fingerprint=self.fingerprint())
         same_setup = previous.get("fingerprint") in (None, info["fingerprint"]) and previous.get("dataset", {}).get("sha256") in (None, info["dataset"]["sha256"])
         generation = generation_from_config(self._section("generation", {}) or {})
         head = build_plugin(registry, "head", self._section("head", {"name": "lm"}), path="head")
@@ -362,11 +363,3 @@ class Pipeline:
         tmp.replace(path)
         return path
 
-
-def _absolute(path: str) -> str:
-    try:
-        from hydra.utils import to_absolute_path
-
-        return to_absolute_path(path)
-    except Exception:
-        return str(Path(path).expanduser().resolve())

@@ -176,10 +176,10 @@ def write_reports(cfg: Any, summary: Any) -> None:
     report_cfg = to_container(cfg.get("report")) or {}
     if wants_excel(summary.metrics, report_cfg):
         from evalkit.data import read_records
-        from evalkit.pipeline import _absolute
+        from evalkit.paths import resolve_path
 
         data_path = to_container(cfg.get("data", {})).get("path")
-        rows = {i: r for i, (_, r) in enumerate(read_records(_absolute(data_path)))} if data_path else {}
+        rows = {i: r for i, (_, r) in enumerate(read_records(resolve_path(data_path)))} if data_path else {}
         write_excel(summary.run_dir / REPORT_FILE, summary.metrics, summary.records, rows, report_cfg)
     if report_cfg.get("console", True):
         print_summary(summary.metrics, summary.run_dir)

@@ -381,9 +381,9 @@ def _read_template(value: str | None) -> str | None:
     if not value:
         return None
     if "{" not in value and value.endswith((".jinja", ".j2", ".txt")):
-        from evalkit.pipeline import _absolute
+        from evalkit.paths import resolve_path
 
-        path = Path(_absolute(value))
+        path = Path(resolve_path(value))
         if not path.is_file():
             raise ConfigError("chat template file not found", where=f"backend.chat_template={path}")
         return path.read_text(encoding="utf-8")

@@ -15,16 +15,11 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from evalkit.errors import BackendError, ConfigError
+from evalkit.paths import resolve_path
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "tokenizer_config.json")
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 MODEL_KEYS = {"path": "the checkpoint directory", "tokenizer": "a tokenizer directory (default: the checkpoint's)", "trust_remote_code": "allow custom modelling code shipped with the checkpoint"}
-
-
-def _absolute(path: str) -> Path:
-    from evalkit.pipeline import _absolute as absolute
-
-    return Path(absolute(str(path)))
 
 
 @dataclass(frozen=True)
@@ -46,7 +41,7 @@ class Checkpoint:
         raw = model.get("path")
         if not raw:
             raise ConfigError("backend 'hf' needs a local checkpoint directory", where="model.path", fix="add model.path=/path/to/checkpoint")
-        path = _absolute(raw)
+        path = Path(resolve_path(raw))
         if not path.exists():
             raise BackendError("model directory not found", where=f"model.path={path}", fix="check the path; evalkit never downloads from a hub, so give a local directory")
         if not path.is_dir():
@@ -56,7 +51,7 @@ class Checkpoint:
         if not any((path / name).is_file() for name in WEIGHT_FILES):
             raise BackendError(f"no weights in the checkpoint directory (looked for {', '.join(WEIGHT_FILES)})", where=f"model.path={path}")
         tok_raw = model.get("tokenizer")
-        tokenizer_path = _absolute(tok_raw) if tok_raw else path
+        tokenizer_path = Path(resolve_path(tok_raw)) if tok_raw else path
         if not tokenizer_path.is_dir() or not any((tokenizer_path / name).is_file() for name in TOKENIZER_FILES):
             where = "model.tokenizer" if tok_raw else "model.path"
             raise BackendError(

@@ -118,9 +118,9 @@ class AcceptHead:
         self.source = source
 
     def _from_file(self, hidden_size: int) -> tuple["torch.Tensor", "torch.Tensor | None", str]:
-        from evalkit.pipeline import _absolute
+        from evalkit.paths import resolve_path
 
-        file = Path(_absolute(self.path or ""))
+        file = Path(resolve_path(self.path or ""))
         if not file.is_file():
             raise BackendError("AcceptHead weights file not found", where=f"head.path={file}", fix="give a safetensors file with 'weight' [1, H] and optional 'bias' [1]")
         from safetensors import SafetensorError, safe_open

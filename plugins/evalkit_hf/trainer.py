@@ -470,11 +470,11 @@ class GenerationEval:
     def _load(self) -> list[Sample]:
         if isinstance(self.data, (str, Path)):
             from evalkit.data import load_samples
-            from evalkit.pipeline import _absolute
+            from evalkit.paths import resolve_path
 
             return list(
                 load_samples(
-                    _absolute(str(self.data)),
+                    resolve_path(str(self.data)),
                     id_key=self.id_key,
                     label_key=self.label_key,
                     label_format=self.label_format,
@@ -644,9 +644,9 @@ def _make_prompt(prompt: Any) -> Any:
     kwargs = {k: data[k] for k in ("system", "user") if k in data}
     file = data.get("file")
     if file:
-        from evalkit.pipeline import _absolute
+        from evalkit.paths import resolve_path
 
-        file = _absolute(str(file))
+        file = resolve_path(str(file))
     return PromptBuilder.from_config(file=file, **kwargs)
 
 

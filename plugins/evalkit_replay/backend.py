@@ -20,6 +20,7 @@ from typing import Any, Sequence
 import logging
 
 from evalkit.data import read_records
+from evalkit.paths import resolve_path
 from evalkit.errors import ConfigError, DataError
 from evalkit.types import OnResult, Request, Result
 
@@ -35,9 +36,7 @@ class ReplayBackend:
             raise ConfigError("the replay backend needs a file of saved outputs", where="backend.path", fix="add backend.path=/path/to/outputs.jsonl")
         if match not in ("auto", "id", "position"):
             raise ConfigError(f"match must be auto, id or position, got {match!r}", where="backend.match")
-        from evalkit.pipeline import _absolute
-
-        self.path = Path(_absolute(path))
+        self.path = Path(resolve_path(path))
         self.id_key = id_key
         self.output_key = output_key
         records = read_records(self.path, key="backend.path")

@@ -35,6 +35,7 @@ from typing import Any, Mapping, Sequence
 
 from evalkit.cache import ResponseCache, cache_key
 from evalkit.errors import BackendError, ConfigError
+from evalkit.paths import resolve_path
 from evalkit.types import GenerationConfig, OnResult, Request, Result, chat_messages
 
 from evalkit_vllm import diagnose
@@ -244,7 +245,7 @@ class VLLMBackend:
         if not path:
             raise ConfigError("backend 'vllm' needs a checkpoint", where="model.path", fix="add model.path=/path/to/checkpoint")
         path = str(path)
-        local = Path(_absolute(path))
+        local = Path(resolve_path(path))
         if local.exists():
             if not (local / "config.json").is_file():
                 raise BackendError("not a Hugging Face checkpoint directory (no config.json)", where=f"model.path={local}", fix="point model.path at the directory holding config.json and the weights")
@@ -257,7 +258,7 @@ class VLLMBackend:
     def _resolve_lora(lora_path: str | None) -> tuple[str | None, int | None]:
         if not lora_path:
             return None, None
-        path = Path(_absolute(lora_path))
+        path = Path(resolve_path(lora_path))
         config = path / "adapter_config.json"
         if not config.is_file():
             what = "LoRA adapter directory not found" if not path.exists() else "not a LoRA adapter directory (no adapter_config.json)"
@@ -385,11 +386,3 @@ def _check_positive(**values: int) -> None:
         if value < 1:
             raise ConfigError(f"{key} must be >= 1, got {value}", where=f"backend.{key}")
 
-
-def _absolute(path: str) -> str:
-    try:
-        from hydra.utils import to_absolute_path
-
-        return to_absolute_path(path)
-    except Exception:
-        return str(Path(path).expanduser().resolve())
