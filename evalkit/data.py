@@ -12,22 +12,31 @@ from evalkit.types import Sample
 LabelCheck = Callable[[Any], "str | None"]
 
 
+class Records(list):
+    """``(where, record)`` pairs of one file, plus the file's identity (read with the rows,
+    so fingerprinting a dataset costs no second read)."""
+
+    fingerprint: dict[str, Any] = {}
+
+
 class SampleList(list):
-    """The samples of one run (possibly one shard); ``total_rows`` counts the whole file."""
+    """The samples of one run (possibly one shard); ``total_rows`` counts the whole file and
+    ``fingerprint`` identifies it (path, SHA-256, size)."""
 
     total_rows: int = 0
+    fingerprint: dict[str, Any] = {}
+
+
+def _fingerprint(path: Path, raw: bytes) -> dict[str, Any]:
+    import hashlib
+
+    return {"path": str(path.resolve()), "sha256": hashlib.sha256(raw).hexdigest(), "size": len(raw)}
 
 
 def dataset_fingerprint(path: str | Path) -> dict[str, Any]:
     """Identity of a data file, so merged shards and compared runs provably saw the same data."""
-    import hashlib
-
     path = Path(path).expanduser()
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return {"path": str(path.resolve()), "sha256": digest.hexdigest(), "size": path.stat().st_size}
+    return _fingerprint(path, path.read_bytes())
 
 
 def _check_tool_calls(label: Any) -> str | None:
@@ -62,7 +71,7 @@ def _parse_jsonl(path: Path, text: str) -> Iterable[tuple[str, Any]]:
             ) from None
 
 
-def read_records(path: str | Path, *, key: str = "data.path") -> list[tuple[str, Any]]:
+def read_records(path: str | Path, *, key: str = "data.path") -> Records:
     """Read a JSON array or JSONL file into ``(where, record)`` pairs; ``key`` is the config
     key that named the file, for error messages."""
     path = Path(path).expanduser()
@@ -70,8 +79,9 @@ def read_records(path: str | Path, *, key: str = "data.path") -> list[tuple[str,
         raise DataError("file not found", where=f"{key}={path}", fix=f"check {key} (relative paths are resolved from the directory you ran evalkit in)")
     if path.is_dir():
         raise DataError("is a directory, expected a .json or .jsonl file", where=f"{key}={path}")
+    raw = path.read_bytes()
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataError(f"not valid UTF-8 (byte {exc.start})", where=str(path), fix="re-save the file as UTF-8") from None
     stripped = text.lstrip()
@@ -93,8 +103,11 @@ def read_records(path: str | Path, *, key: str = "data.path") -> list[tuple[str,
             rows = json.loads(text)
         except json.JSONDecodeError as exc:
             raise DataError(f"malformed JSON ({exc.msg})", where=f"{path}:{exc.lineno}", fix="fix the JSON array") from None
-        return [(f"{path}[{i}]", row) for i, row in enumerate(rows)]
-    return list(_parse_jsonl(path, text))
+        records = Records((f"{path}[{i}]", row) for i, row in enumerate(rows))
+    else:
+        records = Records(_parse_jsonl(path, text))
+    records.fingerprint = _fingerprint(path, raw)
+    return records
 
 
 def load_samples(
@@ -124,10 +137,12 @@ def load_samples(
     if check is ...:
         raise DataError(f"unknown label format '{label_format}'; available: {', '.join(LABEL_FORMATS)}", where="data.label_format")
     records = read_records(path)
+    fingerprint = records.fingerprint
     if limit is not None:
         records = records[:limit]
     samples = SampleList()
     samples.total_rows = len(records)
+    samples.fingerprint = fingerprint
     seen_ids: dict[Any, str] = {}
     for index, (where, row) in enumerate(records):
         if not isinstance(row, dict):

@@ -119,6 +119,7 @@ class RunSummary:
     run_dir: Path
     metrics: dict[str, Any]
     records: list[dict[str, Any]] = field(default_factory=list)
+    rows: dict[int, dict[str, Any]] = field(default_factory=dict)  # dataset rows by index, for reports
 
 
 class Pipeline:
@@ -305,7 +306,7 @@ class Pipeline:
         summary = self.compute_metrics(records, metrics)
         summary["wall_time_s"] = round(elapsed, 3)
         self.write_metrics(summary)
-        return RunSummary(run_dir=self.run_dir, metrics=summary, records=records)
+        return RunSummary(run_dir=self.run_dir, metrics=summary, records=records, rows={s.index: s.row for s in samples})
 
     def _record(self, sample: Sample, messages: Any, result: Result, parser: Callable[[str], ParsedOutput] | None) -> dict[str, Any]:
         record: dict[str, Any] = {"index": sample.index, "id": sample.id}

@@ -175,11 +175,6 @@ def write_reports(cfg: Any, summary: Any) -> None:
     """Console table and (for tool-call runs) report.xlsx, as configured under ``report``."""
     report_cfg = to_container(cfg.get("report")) or {}
     if wants_excel(summary.metrics, report_cfg):
-        from evalkit.data import read_records
-        from evalkit.paths import resolve_path
-
-        data_path = to_container(cfg.get("data", {})).get("path")
-        rows = {i: r for i, (_, r) in enumerate(read_records(resolve_path(data_path)))} if data_path else {}
-        write_excel(summary.run_dir / REPORT_FILE, summary.metrics, summary.records, rows, report_cfg)
+        write_excel(summary.run_dir / REPORT_FILE, summary.metrics, summary.records, summary.rows, report_cfg)
     if report_cfg.get("console", True):
         print_summary(summary.metrics, summary.run_dir)

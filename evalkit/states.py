@@ -40,7 +40,7 @@ def write_run_info(run_dir: Path, cfg: Any, samples: Any, data_path: str, *, fin
     data = to_container(cfg.get("data")) or {}
     info = {
         "evalkit_version": __version__,
-        "dataset": {**dataset_fingerprint(data_path), "total_rows": getattr(samples, "total_rows", len(samples)), "limit": data.get("limit")},
+        "dataset": {**(getattr(samples, "fingerprint", None) or dataset_fingerprint(data_path)), "total_rows": getattr(samples, "total_rows", len(samples)), "limit": data.get("limit")},
         "shard": {"num_shards": int(data.get("num_shards") or 1), "shard_index": int(data.get("shard_index") or 0), "num_samples": len(samples)},
         "overrides": [redact_text(o) for o in _overrides()],
         "fingerprint": fingerprint,
