@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from evalkit.errors import DataError, EvalKitError
-from evalkit.report import _same, headline
+from evalkit.report import excel_cell, headline, same_calls
 from evalkit.runs import FinishedRun, load_run
 
 SUMMARY_JSON = "summary.json"
@@ -48,7 +48,7 @@ def key_figures(metrics: dict[str, Any]) -> dict[str, Any]:
 
 
 def _correct_by_id(run: FinishedRun) -> dict[Any, tuple[bool, Any, Any]]:
-    return {r["id"]: (_same(r.get("prediction"), r.get("label")) and r.get("error_type") != "request", r.get("prediction"), r.get("label")) for r in run.records}
+    return {r["id"]: (same_calls(r.get("prediction"), r.get("label")) and r.get("error_type") != "request", r.get("prediction"), r.get("label")) for r in run.records}
 
 
 def flips(base: FinishedRun, other: FinishedRun) -> dict[str, Any]:
@@ -75,12 +75,6 @@ def build_comparison(runs: Sequence[FinishedRun]) -> dict[str, Any]:
     return {"runs": rows, "flips": [flips(runs[0], other) for other in runs[1:]]}
 
 
-def _cell(value: Any) -> Any:
-    if value is None or isinstance(value, (int, float, str)):
-        return value
-    return json.dumps(value, ensure_ascii=False)
-
-
 def write_comparison(out_dir: Path, comparison: dict[str, Any]) -> None:
     from openpyxl import Workbook
     from openpyxl.styles import Font
@@ -103,7 +97,7 @@ def write_comparison(out_dir: Path, comparison: dict[str, Any]) -> None:
     for pair in comparison["flips"]:
         for direction in ("right_to_wrong", "wrong_to_right"):
             for item in pair[direction]:
-                flips_sheet.append([pair["base"], pair["other"], direction, _cell(item["id"]), _cell(item["label"]), _cell(item["base_prediction"]), _cell(item["other_prediction"])])
+                flips_sheet.append([pair["base"], pair["other"], direction, excel_cell(item["id"]), excel_cell(item["label"]), excel_cell(item["base_prediction"]), excel_cell(item["other_prediction"])])
     for ws in (sheet, flips_sheet):
         for cell in ws[1]:
             cell.font = Font(bold=True)

@@ -81,7 +81,8 @@ def _per_tool_rows(result: Mapping[str, Any] | None) -> list[list[Any]]:
     return rows
 
 
-def _cell(value: Any) -> Any:
+def excel_cell(value: Any) -> Any:
+    """A value Excel accepts: JSON for structures, control characters dropped, length capped."""
     if value is None or isinstance(value, (int, float, str)):
         text = value
     else:
@@ -94,7 +95,7 @@ def _cell(value: Any) -> Any:
     return text
 
 
-def _same(prediction: Any, label: Any) -> bool:
+def same_calls(prediction: Any, label: Any) -> bool:
     """Exact match as ``ToolCallExactMatch`` defines it: the calls as an order-insensitive
     multiset, Python equality of values (``1 == 1.0``), a missing ``paramList`` equal to ``{}``."""
     if not isinstance(prediction, list) or not isinstance(label, list):
@@ -145,11 +146,11 @@ def write_excel(path: Path, metrics: Mapping[str, Any], records: list[dict[str, 
     limit = int(report_cfg.get("max_badcases") or 0) or None
     count = 0
     for record in records:
-        if _same(record.get("prediction"), record.get("label")) and not record.get("error"):
+        if same_calls(record.get("prediction"), record.get("label")) and not record.get("error"):
             continue
         row = rows_by_index.get(record["index"], {})
-        bad.append([_cell(record.get("id")), *[_cell(row.get(f)) for f in fields], _cell(record.get("label")),
-                    _cell(record.get("prediction")), _cell(record.get("output")), _cell(record.get("error"))])
+        bad.append([excel_cell(record.get("id")), *[excel_cell(row.get(f)) for f in fields], excel_cell(record.get("label")),
+                    excel_cell(record.get("prediction")), excel_cell(record.get("output")), excel_cell(record.get("error"))])
         count += 1
         if limit and count >= limit:
             break
