@@ -88,6 +88,23 @@ class ResponseCache:
                 "INSERT OR REPLACE INTO responses (key, value, created) VALUES (?, ?, ?)", (key, blob, time.time())
             )
 
+    def put_many(self, items: Iterable[tuple[str, Mapping[str, Any]]]) -> None:
+        """Store several successful responses in one transaction (a finished batch/chunk)."""
+        if not self._conn:
+            return
+        now = time.time()
+        rows = [(key, json.dumps(dict(value), ensure_ascii=False), now) for key, value in items]
+        if not rows:
+            return
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.executemany("INSERT OR REPLACE INTO responses (key, value, created) VALUES (?, ?, ?)", rows)
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
     def __len__(self) -> int:
         if not self._conn:
             return 0

@@ -288,8 +288,7 @@ class HFBackend:
                 n_completion *= gen.n
             usage = {"prompt_tokens": len(token_ids[b]), "completion_tokens": n_completion}
             if keys is not None and self.cache is not None:
-                for i, text in enumerate(texts):
-                    self.cache.put(keys[request.index][i], {"text": text, "usage": usage if i == 0 else {}})
+                self.cache.put_many((keys[request.index][i], {"text": text, "usage": usage if i == 0 else {}}) for i, text in enumerate(texts))
             on_result(Result(index=request.index, outputs=texts, latency_s=elapsed, usage=usage))
 
     # -- score ---------------------------------------------------------------------------

@@ -313,14 +313,18 @@ class VLLMBackend:
             return
 
         def deliver(chunk: list[Completion]) -> None:
+            if use_cache:  # the whole chunk in one transaction, before anything is reported done
+                self.cache.put_many(  # type: ignore[union-attr]
+                    (keys[c.index][i], {"text": text, "usage": c.usage if i == 0 else {}})
+                    for c in chunk
+                    if c.error is None and c.texts is not None
+                    for i, text in enumerate(c.texts)
+                )
             for completion in chunk:
                 if completion.error is not None or completion.texts is None:
                     self.stats["failed"] += 1
                     on_result(Result(index=completion.index, error=completion.error or "no output"))
                     continue
-                if use_cache:
-                    for i, text in enumerate(completion.texts):
-                        self.cache.put(keys[completion.index][i], {"text": text, "usage": completion.usage if i == 0 else {}})  # type: ignore[union-attr]
                 self.stats["generated"] += 1
                 on_result(Result(index=completion.index, outputs=list(completion.texts), usage=completion.usage))
 

@@ -40,3 +40,14 @@ def test_no_resume_starts_empty(tmp_path):
     store = PredictionStore(tmp_path, resume=False)
     assert not store.done(0)
     assert store.finalize() == []
+
+
+def test_cache_put_many_is_one_transaction_and_readable(tmp_path):
+    from evalkit.cache import ResponseCache
+
+    with ResponseCache(tmp_path) as cache:
+        cache.put_many([("k1", {"text": "a"}), ("k2", {"text": "b"})])
+        cache.put_many([])
+        cache.put("k1", {"text": "a2"})
+        assert cache.get_many(["k1", "k2", "k3"]) == {"k1": {"text": "a2"}, "k2": {"text": "b"}}
+        assert len(cache) == 2
