@@ -80,6 +80,25 @@ def evalkit_register_callbacks(register: Register) -> None:
 
 
 @hookspec
+def evalkit_register_label_formats(register: Register) -> None:
+    """Register a domain's label format: ``register("tool_calls", ToolCallLabels)``.
+
+    The factory returns a :class:`evalkit.types.LabelFormat`; selected with
+    ``data.label_format`` and built with the ``data.*`` options the core does not own.
+    """
+
+
+@hookspec
+def evalkit_register_reports(register: Register) -> None:
+    """Register end-of-run reports: ``register("toolcall", ToolCallReport)``.
+
+    The factory returns a :class:`evalkit.types.Report`, built with the ``report.*`` options its
+    signature names. At the end of a run every report whose ``applies(ctx)`` is true writes its
+    files into the run dir (``report.xlsx`` is the tool-call plugin's).
+    """
+
+
+@hookspec
 def evalkit_config_searchpath() -> list[str] | str | None:
     """Return config locations added to Hydra's search path.
 

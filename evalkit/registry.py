@@ -20,6 +20,8 @@ KINDS: dict[str, str] = {
     "parser": "evalkit_register_parsers",
     "metric": "evalkit_register_metrics",
     "callback": "evalkit_register_callbacks",
+    "label_format": "evalkit_register_label_formats",
+    "report": "evalkit_register_reports",
 }
 
 # Where each kind is selected in the config, for error messages.
@@ -29,6 +31,8 @@ CONFIG_KEYS: dict[str, str] = {
     "parser": "parser.name",
     "metric": "metrics.<key>.name",
     "callback": "callbacks.<key>.name",
+    "label_format": "data.label_format",
+    "report": "report.writers",
 }
 
 

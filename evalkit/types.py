@@ -61,6 +61,8 @@ class Request:
     messages: list[dict[str, Any]] | None = None
     row: dict[str, Any] = field(default_factory=dict)
     where: str = ""  # "file:line" of the row, for per-row error messages
+    tools: list[dict[str, Any]] | None = None  # OpenAI-format tools to offer (function calling, fc mode)
+    tool_choice: Any = None  # "auto" | "required" | "none" | {"type": "function", ...}; None: backend default
 
 
 def chat_messages(request: Request, backend: str) -> list[dict[str, Any]]:
@@ -101,10 +103,34 @@ class Result:
     usage: dict[str, int] | None = None
     attempts: int = 1
     cached: bool = False
+    tool_calls: list[dict[str, Any]] | None = None  # native calls of outputs[0], OpenAI format
+    finish_reason: str | None = None  # of outputs[0]: "stop", "length", "tool_calls", ...
+    reasoning: str | None = None  # ``reasoning_content`` of outputs[0], when the server splits it out
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    def message(self) -> dict[str, Any]:
+        """The assistant message of the first output, as a parser with ``parse_message`` sees it."""
+        return {
+            "content": self.outputs[0] if self.outputs else None,
+            "tool_calls": self.tool_calls,
+            "reasoning_content": self.reasoning,
+            "finish_reason": self.finish_reason,
+        }
+
+
+@dataclass
+class Parsed:
+    """What a parser may return instead of a bare prediction: the prediction plus facts the
+    record should keep (``extra`` is merged into the ``predictions.jsonl`` record, e.g.
+    ``{"calls_source": "native"}``). ``error`` marks a parse error (scored as ``prediction``)."""
+
+    prediction: Any
+    error: str | None = None
+    repaired: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 OnResult = Callable[[Result], None]
@@ -131,3 +157,62 @@ class Head(Protocol):
     """``mode`` is ``"generate"`` (text out, then a parser) or ``"score"`` (tensors out)."""
 
     mode: str
+
+
+@runtime_checkable
+class LabelFormat(Protocol):
+    """A domain's label format (``data.label_format``), registered with
+    ``evalkit_register_label_formats``. Its factory receives the ``data.*`` options the core
+    does not own (e.g. ``data.category`` for BFCL, ``data.format`` for preference pairs).
+
+    ``check(label)`` returns ``None`` for a valid label or a one-line problem; the core raises it
+    with the row's ``file:line``. Optional methods, used when present:
+
+    * ``read(path) -> Iterable[tuple[str, dict]]``: the rows, for formats whose rows do not come
+      from one JSON/JSONL file (``path`` may be ``None``, e.g. BFCL data from an installed package).
+    * ``convert(row, where) -> dict``: a row normalised to the domain's canonical shape (raise
+      :class:`evalkit.errors.DataError` naming ``where`` for a bad row).
+    """
+
+    def check(self, label: Any) -> str | None: ...
+
+
+@dataclass
+class ReportContext:
+    """Everything an end-of-run report may draw from; reports only ever write into ``run_dir``.
+
+    ``records`` are the final ``predictions.jsonl`` records (dataset order), ``rows`` the dataset
+    rows by index, ``config`` the resolved run config as plain data, ``options`` the ``report.*``
+    settings.
+    """
+
+    run_dir: Any  # pathlib.Path
+    config: dict[str, Any]
+    metrics: dict[str, Any]
+    records: list[dict[str, Any]]
+    rows: dict[int, dict[str, Any]]
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Report(Protocol):
+    """A domain's end-of-run report (``evalkit_register_reports``).
+
+    ``applies(ctx)`` says whether this run is one the report is for (e.g. tool-call metrics are
+    present); ``write(ctx)`` writes its files into ``ctx.run_dir`` and returns their paths.
+    Optional: ``html_sections(ctx) -> list[dict]`` contributes sections to ``report.html``.
+    """
+
+    def applies(self, ctx: ReportContext) -> bool: ...
+
+    def write(self, ctx: ReportContext) -> list[Any]: ...
+
+
+@runtime_checkable
+class SampleScoring(Protocol):
+    """A metric that also scores each sample. ``sample_scores(preds, targets)`` returns one
+    JSON-able value per sample (``True``/``False`` for right/wrong, or a dict such as
+    ``{"accuracy": 0.5, "mae": 0.1}``); the pipeline writes them to each record as
+    ``scores[<metric key>]``, and flips, bad cases and comparisons read them."""
+
+    def sample_scores(self, preds: Sequence[Any], targets: Sequence[Any]) -> list[Any]: ...
