@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from evalkit.console import COUNTS, column_names, key_figures, override_table, print_comparison
 from evalkit.errors import DataError, EvalKitError
-from evalkit.report import excel_cell, headline, same_calls
+from evalkit.excel import append_rows, format_sheet, save_workbook
+from evalkit.report import same_calls
 from evalkit.runs import FinishedRun, load_run
+
+log = logging.getLogger("evalkit")
 
 SUMMARY_JSON = "summary.json"
 SUMMARY_XLSX = "summary.xlsx"
-COUNT_SUFFIXES = (".tp", ".fp", ".fn", ".correct", ".total")
-COUNTS = ("num_samples", "num_failed", "num_parse_errors")
+__all__ = ["COUNTS", "build_comparison", "compare_dirs", "key_figures", "print_comparison", "write_comparison"]
 
 
 def check_same_dataset(runs: Sequence[FinishedRun]) -> None:
@@ -37,14 +41,6 @@ def check_same_dataset(runs: Sequence[FinishedRun]) -> None:
                 where=str(run.run_dir),
                 fix="compare only runs made on the same data file",
             )
-
-
-def key_figures(metrics: dict[str, Any]) -> dict[str, Any]:
-    figures = {k: v for k, v in headline(metrics).items() if not k.endswith(COUNT_SUFFIXES)}
-    for key in COUNTS:
-        if key in metrics:
-            figures[key] = metrics[key]
-    return figures
 
 
 def _correct_by_id(run: FinishedRun) -> dict[Any, tuple[bool, Any, Any]]:
@@ -66,76 +62,93 @@ def flips(base: FinishedRun, other: FinishedRun) -> dict[str, Any]:
     return {"base": base.name, "other": other.name, "right_to_wrong": right_to_wrong, "wrong_to_right": wrong_to_right}
 
 
+def report_aggregates(metrics_list: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """``{report name: report.summarize(runs)}`` for every registered report that has the
+    optional ``summarize`` (runs = each run's metrics.json dict). A report that cannot be
+    built without options, or whose summarize fails, is skipped with a warning."""
+    from evalkit.registry import default_registry
+
+    out: dict[str, Any] = {}
+    try:
+        entries = default_registry().entries("report")
+    except Exception:  # no "report" kind (older core) or no plugins
+        return out
+    for entry in entries:
+        try:
+            factory = entry.factory
+            if not hasattr(factory, "summarize"):
+                continue
+            report = factory() if isinstance(factory, type) else factory
+            value = report.summarize(list(metrics_list))
+        except Exception as exc:
+            log.warning("report %r: summarize skipped: %s", entry.name, exc)
+            continue
+        if value is not None:
+            out[entry.name] = value
+    return out
+
+
 def build_comparison(runs: Sequence[FinishedRun]) -> dict[str, Any]:
+    """Gather: one row per run (run dir, overrides, swept values, column name, figures), the
+    flips of each run against the first, and the reports' aggregates."""
     if not runs:
         raise DataError("no runs to compare", where="evalkit-compare")
     if len(runs) > 1:
         check_same_dataset(runs)
-    rows = [{"run_dir": r.name, "overrides": r.overrides, "figures": key_figures(r.metrics)} for r in runs]
-    return {"runs": rows, "flips": [flips(runs[0], other) for other in runs[1:]]}
+    values, swept, shared = override_table([r.overrides for r in runs])
+    swept_values = [{k: v.get(k) for k in swept} for v in values]
+    names = column_names(swept_values, swept)
+    rows = [
+        {"run_dir": r.name, "column": name, "overrides": r.overrides, "swept": sv, "figures": key_figures(r.metrics)}
+        for r, name, sv in zip(runs, names, swept_values)
+    ]
+    comparison: dict[str, Any] = {
+        "runs": rows,
+        "swept_keys": swept,
+        "shared_overrides": shared,
+        "flips": [flips(runs[0], other) for other in runs[1:]],
+    }
+    aggregates = report_aggregates([r.metrics for r in runs])
+    if aggregates:
+        comparison["aggregates"] = aggregates
+    return comparison
 
 
 def write_comparison(out_dir: Path, comparison: dict[str, Any]) -> None:
+    """Write summary.json and summary.xlsx (``runs``: one column per swept key with plain
+    values, then every figure; ``flips``; ``shared``: the overrides all runs have)."""
     from openpyxl import Workbook
-    from openpyxl.styles import Font
 
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / SUMMARY_JSON).write_text(json.dumps(comparison, ensure_ascii=False, indent=2), encoding="utf-8")
     wb = Workbook()
     sheet = wb.active
     sheet.title = "runs"
+    swept = list(comparison.get("swept_keys") or [])
     columns: list[str] = []
     for row in comparison["runs"]:
         for key in row["figures"]:
             if key not in columns:
                 columns.append(key)
-    sheet.append(["run_dir", "overrides", *columns])
+    sheet.append(["run", *swept, *columns, "run_dir"])
     for row in comparison["runs"]:
-        sheet.append([row["run_dir"], " ".join(row["overrides"]), *[row["figures"].get(c) for c in columns]])
+        figures = [("yes" if v else "no") if isinstance(v, bool) else v for v in (row["figures"].get(c) for c in columns)]
+        append_rows(sheet, [[row.get("column"), *[(row.get("swept") or {}).get(k) for k in swept], *figures, row["run_dir"]]])
+    format_sheet(sheet, freeze="B2")
     flips_sheet = wb.create_sheet("flips")
     flips_sheet.append(["base_run", "other_run", "direction", "id", "label", "base_prediction", "other_prediction"])
     for pair in comparison["flips"]:
         for direction in ("right_to_wrong", "wrong_to_right"):
-            for item in pair[direction]:
-                flips_sheet.append([pair["base"], pair["other"], direction, excel_cell(item["id"]), excel_cell(item["label"]), excel_cell(item["base_prediction"]), excel_cell(item["other_prediction"])])
-    for ws in (sheet, flips_sheet):
-        for cell in ws[1]:
-            cell.font = Font(bold=True)
-    tmp = out_dir / (SUMMARY_XLSX + ".tmp")
-    wb.save(tmp)
-    tmp.replace(out_dir / SUMMARY_XLSX)
-
-
-def print_comparison(comparison: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    runs = comparison["runs"]
-    columns: list[str] = []
-    for row in runs:
-        for key in row["figures"]:
-            if key not in columns and isinstance(row["figures"][key], float):
-                columns.append(key)
-    columns = columns[:8] + [c for c in COUNTS if any(c in r["figures"] for r in runs)]
-    table = Table(title="evalkit comparison")
-    table.add_column("#")
-    table.add_column("overrides")
-    for c in columns:
-        table.add_column(c, justify="right")
-    common = set.intersection(*(set(r["overrides"]) for r in runs)) if len(runs) > 1 else set()
-    for i, row in enumerate(runs):
-        differing = [o for o in row["overrides"] if o not in common]  # what tells the runs apart
-        table.add_row(str(i), " ".join(differing) or row["run_dir"], *[_fmt(row["figures"].get(c)) for c in columns])
-    console = Console()
-    console.print(table)
-    for pair in comparison["flips"]:
-        console.print(f"flips vs run 0 → {pair['other']}: right→wrong {len(pair['right_to_wrong'])}, wrong→right {len(pair['wrong_to_right'])}")
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return "" if value is None else str(value)
+            append_rows(
+                flips_sheet,
+                [[pair["base"], pair["other"], direction, i["id"], i["label"], i["base_prediction"], i["other_prediction"]] for i in pair[direction]],
+            )
+    format_sheet(flips_sheet, freeze="D2")
+    shared_sheet = wb.create_sheet("shared")
+    shared_sheet.append(["key", "value"])
+    append_rows(shared_sheet, (comparison.get("shared_overrides") or {}).items())
+    format_sheet(shared_sheet)
+    save_workbook(wb, out_dir / SUMMARY_XLSX)
 
 
 def compare_dirs(run_dirs: Sequence[str | Path], out_dir: str | Path) -> dict[str, Any]:

@@ -6,57 +6,14 @@ display fields), as seed 002's users build by hand with pandas today.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from evalkit.config import to_container
+from evalkit.console import headline, print_summary  # noqa: F401  (moved; importable from here)
+from evalkit.excel import excel_cell  # noqa: F401  (moved; importable from here)
 
 REPORT_FILE = "report.xlsx"
-
-
-def _flat_headline(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
-    """Key figures of one metric result, flattened (per-tool tables are left out)."""
-    rows: list[tuple[str, Any]] = []
-    if isinstance(value, Mapping):
-        for k, v in value.items():
-            if k in ("per_tool", "per_key"):
-                continue
-            rows.extend(_flat_headline(v, f"{prefix}.{k}" if prefix else str(k)))
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        rows.append((prefix, value))
-    return rows
-
-
-def headline(metrics: Mapping[str, Any]) -> dict[str, Any]:
-    """``{"tool_f1.micro.f1": 0.9, ...}`` for every metric in a metrics.json dict."""
-    out: dict[str, Any] = {}
-    for key, value in metrics.items():
-        if isinstance(value, Mapping) and key not in ("usage", "latency_s", "failures_by_reason"):
-            for name, figure in _flat_headline(value, key):
-                out[name] = figure
-    return out
-
-
-def print_summary(metrics: Mapping[str, Any], run_dir: Path, console: Any = None) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = console or Console(stderr=False)
-    table = Table(title=f"evalkit results — {run_dir}", show_lines=False)
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for name, figure in headline(metrics).items():
-        if name.endswith((".tp", ".fp", ".fn", ".correct", ".total")):
-            continue
-        table.add_row(name, f"{figure:.4f}" if isinstance(figure, float) else str(figure))
-    for key in ("num_samples", "num_failed", "num_parse_errors", "num_repaired", "num_cached", "wall_time_s"):
-        if key in metrics:
-            table.add_row(key, str(metrics[key]))
-    console.print(table)
-    failures = metrics.get("failures_by_reason")
-    if failures:
-        console.print("[yellow]failed samples by reason:[/yellow] " + ", ".join(f"{k}: {v}" for k, v in failures.items()))
 
 
 def _autosize(sheet: Any, widths: Iterable[int]) -> None:
@@ -79,20 +36,6 @@ def _per_tool_rows(result: Mapping[str, Any] | None) -> list[list[Any]]:
         if isinstance(m, Mapping):
             rows.append([f"{avg}_avg", m.get("precision"), m.get("recall"), m.get("f1"), None, None, None, None, None])
     return rows
-
-
-def excel_cell(value: Any) -> Any:
-    """A value Excel accepts: JSON for structures, control characters dropped, length capped."""
-    if value is None or isinstance(value, (int, float, str)):
-        text = value
-    else:
-        text = json.dumps(value, ensure_ascii=False)
-    if isinstance(text, str) and len(text) > 32000:
-        text = text[:32000] + "…"
-    if isinstance(text, str):
-        # openpyxl rejects control characters
-        text = "".join(ch for ch in text if ch in "\n\t" or ord(ch) >= 32)
-    return text
 
 
 def same_calls(prediction: Any, label: Any) -> bool:
