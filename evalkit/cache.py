@@ -19,7 +19,11 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
+
+if TYPE_CHECKING:
+    from evalkit.types import GenerationConfig, Request, Result
 
 DEFAULT_FILENAME = "responses.sqlite3"
 
@@ -72,7 +76,12 @@ class ResponseCache:
                 chunk = keys[start : start + 500]
                 marks = ",".join("?" * len(chunk))
                 for key, value in self._conn.execute(f"SELECT key, value FROM responses WHERE key IN ({marks})", chunk):
-                    found[key] = json.loads(value)
+                    try:
+                        entry = json.loads(value)
+                    except ValueError:
+                        continue  # a torn or foreign row is a miss, not a crash
+                    if isinstance(entry, dict):
+                        found[key] = entry
         return found
 
     def get(self, key: str) -> dict[str, Any] | None:
@@ -122,3 +131,107 @@ class ResponseCache:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# -- one policy for every text backend -----------------------------------------------------
+#: Fields of a :class:`~evalkit.types.Result` kept per cached sample besides its text.
+_FIRST_ONLY = ("usage", "latency_s", "tool_calls", "finish_reason", "reasoning")
+
+
+def cache_prompt(prompt: Any, request: "Request | None" = None) -> Any:
+    """What a completion was asked: the messages (or rendered text), plus the offered tools and
+    ``tool_choice`` when the request has them (function calling answers differently)."""
+    if request is None or (request.tools is None and request.tool_choice is None):
+        return prompt
+    return {"prompt": prompt, "tools": request.tools, "tool_choice": request.tool_choice}
+
+
+def _valid(entry: Any) -> bool:
+    return isinstance(entry, dict) and isinstance(entry.get("text"), str)
+
+
+@dataclass
+class CachedGeneration:
+    """Split-cached / store-finished for one ``generate`` call of a text backend.
+
+    The rule for sampled outputs (``temperature > 0``): answers are reused only when
+    ``generation.seed`` is set (:attr:`GenerationConfig.deterministic`); without a seed each
+    run draws fresh samples and nothing is stored. A malformed entry is a miss.
+
+    ``identity`` is the backend's ``cache_identity`` (a mapping, or the method itself, called
+    only when the cache is used); ``extras`` are settings outside ``GenerationConfig`` that
+    change answers (e.g. beam width).
+    """
+
+    cache: "ResponseCache | None"
+    identity: "Mapping[str, Any] | Callable[[], Mapping[str, Any]]"
+    generation: "GenerationConfig"
+    extras: Mapping[str, Any] = field(default_factory=dict)
+    keys: dict[int, list[str]] = field(default_factory=dict)
+
+    @property
+    def active(self) -> bool:
+        return self.cache is not None and bool(self.cache.enabled) and self.generation.deterministic
+
+    def split(self, prompts: Iterable[tuple[int, Any]]) -> tuple[list["Result"], list[int]]:
+        """``(cached results, indexes still to generate)`` for ``(index, prompt)`` pairs, in order."""
+        items = list(prompts)
+        if not self.active:
+            return [], [index for index, _ in items]
+        gen = {**self.generation.to_dict(), **dict(self.extras)}
+        identity = self.identity() if callable(self.identity) else self.identity
+        n = self.generation.n
+        for index, prompt in items:
+            self.keys[index] = [cache_key(identity, prompt, gen, i) for i in range(n)]
+        found = self.cache.get_many(k for index, _ in items for k in self.keys[index])  # type: ignore[union-attr]
+        hits: list[Result] = []
+        misses: list[int] = []
+        for index, _ in items:
+            entries = [found.get(k) for k in self.keys[index]]
+            if all(_valid(e) for e in entries):
+                hits.append(result_from_entries(index, entries))  # type: ignore[arg-type]
+            else:
+                misses.append(index)
+        return hits, misses
+
+    def entries(self, result: "Result") -> list[tuple[str, dict[str, Any]]]:
+        """The cache rows of one finished result (none for failures or unknown indexes)."""
+        keys = self.keys.get(result.index)
+        if not self.active or not keys or not result.ok or result.outputs is None or len(result.outputs) != len(keys):
+            return []
+        rows = []
+        for i, (key, text) in enumerate(zip(keys, result.outputs)):
+            value: dict[str, Any] = {"text": text}
+            if i == 0:
+                value.update({name: getattr(result, name) for name in _FIRST_ONLY if getattr(result, name) is not None})
+            rows.append((key, value))
+        return rows
+
+    def store(self, results: Sequence["Result"]) -> None:
+        """Store finished results in one transaction (a batch, a chunk, a drained queue)."""
+        rows = [row for result in results for row in self.entries(result)]
+        if rows:
+            self.cache.put_many(rows)  # type: ignore[union-attr]
+
+
+def result_from_entries(index: int, entries: Sequence[Mapping[str, Any]]) -> "Result":
+    """A cached :class:`~evalkit.types.Result`; original latency and usage are kept."""
+    from evalkit.types import Result
+
+    first = entries[0]
+
+    def pick(name: str, kind: type | tuple[type, ...]) -> Any:
+        value = first.get(name)
+        return value if isinstance(value, kind) else None
+
+    return Result(
+        index=index,
+        outputs=[str(e["text"]) for e in entries],
+        latency_s=pick("latency_s", (int, float)),
+        usage=dict(first["usage"]) if isinstance(first.get("usage"), dict) and first["usage"] else None,
+        attempts=0,
+        cached=True,
+        tool_calls=pick("tool_calls", list),
+        finish_reason=pick("finish_reason", str),
+        reasoning=pick("reasoning", str),
+    )

@@ -26,11 +26,17 @@ over :class:`~evalkit_api.retry.Backoff` rather than tenacity: every decision th
 
 Decisions worth knowing:
 
-* **Cache**: every successful response is stored (identity = kind, base URL, model,
-  ``extra_body``; key also covers messages, generation settings and the index within ``n``).
-  With ``temperature > 0`` a re-run therefore reuses the earlier samples rather than drawing
-  new ones — change ``generation.seed`` or set ``cache.enabled=false`` for fresh draws.
+* **Off the loop**: the event loop runs on a helper thread and only does HTTP; finished
+  results are handed to the calling thread, which stores each drained batch in the response
+  cache (one transaction) and then calls ``on_result`` — SQLite and ``predictions.jsonl``
+  never stall the requests in flight.
+* **Cache**: :class:`evalkit.cache.CachedGeneration` (identity = kind, base URL(s), model,
+  ``extra_body``; the key also covers messages, tools, generation settings and the index
+  within ``n``). Sampled outputs are reused only when ``generation.seed`` is set.
   ``headers`` are not part of the identity (they may hold secrets).
+* **Many endpoints, adaptive concurrency, hedging**: see :mod:`evalkit_api.endpoints` and
+  :mod:`evalkit_api.adaptive`. ``stats()`` returns the counts the pipeline adds to
+  ``metrics.json`` (``num_hedged``, per-endpoint requests/ok/errors/429s).
 * **API key**: read from the environment variable ``api_key_env`` and sent as
   ``Authorization: Bearer``. Servers on loopback/private addresses need none. For any other
   host a missing variable is a warning, not an error (some gateways need no key); the server's
@@ -58,16 +64,19 @@ import collections
 import ipaddress
 import json
 import logging
+import queue
 import threading
 import time
 from typing import Any, Callable, Sequence
 from urllib.parse import urlsplit
 
-from evalkit.cache import cache_key
+from evalkit.cache import CachedGeneration, cache_prompt
 from evalkit.errors import BackendError, ConfigError, missing_dependency
 from evalkit.secrets import SECRET_KEY, env_secret, redact_text, register_secret
 from evalkit.types import GenerationConfig, Request, Result, chat_messages
 
+from evalkit_api.adaptive import HedgePolicy
+from evalkit_api.endpoints import Endpoint, EndpointPool
 from evalkit_api.protocol import (
     AUTH_STATUS,
     Completion,
@@ -86,6 +95,7 @@ from evalkit_api.retry import Backoff, FatalError, RetryableError
 log = logging.getLogger("evalkit.api")
 
 PREFLIGHT_TRIES = 3
+_DONE = object()
 
 
 def is_local_url(url: str) -> bool:
@@ -122,21 +132,24 @@ class RunStats:
 
 
 class ApiBackend:
-    """Chat completions over HTTP with bounded concurrency, retries and a response cache.
+    """Chat completions over HTTP with adaptive concurrency, hedging, retries and a cache.
 
-    Options (``backend.*``): ``base_url`` (the API root, e.g. ``http://127.0.0.1:8000/v1``;
-    a pasted ``.../chat/completions`` is accepted), ``model`` (the served model name; when
-    null, the only model ``/models`` lists), ``api_key_env``, ``concurrency``, ``timeout``
+    Options (``backend.*``): ``base_url`` (the API root, e.g. ``http://127.0.0.1:8000/v1``,
+    or a list of roots serving the same model; a pasted ``.../chat/completions`` is
+    accepted), ``model`` (the served model name; when null, the only model ``/models``
+    lists), ``api_key_env``, ``concurrency`` (per endpoint, the most in flight),
+    ``adaptive_concurrency`` / ``min_concurrency`` (AIMD on sustained 429s), ``timeout``
     (seconds per attempt), ``max_retries`` (attempts after the first), ``backoff_*`` (see
-    :class:`~evalkit_api.retry.Backoff`), ``headers`` (never logged) and ``extra_body``
-    (merged into every request body).
+    :class:`~evalkit_api.retry.Backoff`), ``hedge`` (null: on for loopback/private hosts
+    only) with ``hedge_share`` / ``hedge_multiplier`` / ``hedge_floor``, ``endpoint_down_s``,
+    ``headers`` (never logged) and ``extra_body`` (merged into every request body).
     """
 
     kind = "api"
 
     def __init__(
         self,
-        base_url: str = "http://127.0.0.1:8000/v1",
+        base_url: str | list[str] = "http://127.0.0.1:8000/v1",
         api_key_env: str | None = "OPENAI_API_KEY",
         concurrency: int = 32,
         timeout: float = 120.0,
@@ -146,6 +159,13 @@ class ApiBackend:
         backoff_multiplier: float = 2.0,
         backoff_jitter: float = 0.5,
         retry_after_max: float = 120.0,
+        adaptive_concurrency: bool = True,
+        min_concurrency: int = 1,
+        hedge: bool | None = None,
+        hedge_share: float = 0.05,
+        hedge_multiplier: float = 3.0,
+        hedge_floor: float = 0.5,
+        endpoint_down_s: float = 1.0,
         headers: dict[str, str] | None = None,
         extra_body: dict[str, Any] | None = None,
         generation: GenerationConfig | None = None,
@@ -154,69 +174,134 @@ class ApiBackend:
         model: str | None = None,
     ) -> None:
         self._aiohttp = _import_aiohttp()
-        if not base_url or not str(base_url).startswith(("http://", "https://")):
-            raise ConfigError(f"base_url must start with http:// or https://, got {base_url!r}", where="backend.base_url", fix="e.g. backend.base_url=http://127.0.0.1:8000/v1")
-        for key, value, low in (("concurrency", concurrency, 1), ("max_retries", max_retries, 0)):
+        urls = [base_url] if isinstance(base_url, str) else list(base_url or [])
+        if not urls:
+            raise ConfigError("base_url is an empty list", where="backend.base_url", fix="give one URL or a list, e.g. backend.base_url=[http://h1:8000/v1,http://h2:8000/v1]")
+        for url in urls:
+            if not url or not str(url).startswith(("http://", "https://")):
+                raise ConfigError(f"base_url must start with http:// or https://, got {url!r}", where="backend.base_url", fix="e.g. backend.base_url=http://127.0.0.1:8000/v1")
+        for key, value, low in (("concurrency", concurrency, 1), ("max_retries", max_retries, 0), ("min_concurrency", min_concurrency, 1)):
             if value < low:
                 raise ConfigError(f"{key} must be >= {low}, got {value}", where=f"backend.{key}")
-        if timeout <= 0:
-            raise ConfigError(f"timeout must be > 0 seconds, got {timeout}", where="backend.timeout")
+        for key, value in (("timeout", timeout), ("hedge_multiplier", hedge_multiplier), ("endpoint_down_s", endpoint_down_s)):
+            if value <= 0:
+                raise ConfigError(f"{key} must be > 0, got {value}", where=f"backend.{key}")
+        if not 0 <= hedge_share <= 1:
+            raise ConfigError(f"hedge_share must be between 0 and 1, got {hedge_share}", where="backend.hedge_share")
+        if hedge_floor < 0:
+            raise ConfigError(f"hedge_floor must be >= 0 seconds, got {hedge_floor}", where="backend.hedge_floor")
         try:
             self.backoff = Backoff(initial=backoff_initial, max=backoff_max, multiplier=backoff_multiplier, jitter=backoff_jitter, retry_after_max=retry_after_max)
         except ValueError as exc:
             raise ConfigError(str(exc), where="backend.backoff_initial") from None
-        self.base_url = normalize_base_url(base_url)
+        self.base_urls = list(dict.fromkeys(normalize_base_url(str(u)) for u in urls))
+        self.base_url = self.base_urls[0]
         self.model = model
         self.api_key_env = api_key_env or None
         self.concurrency = int(concurrency)
+        self.adaptive_concurrency = bool(adaptive_concurrency)
+        self.min_concurrency = min(int(min_concurrency), self.concurrency)
         self.timeout = float(timeout)
         self.max_retries = int(max_retries)
+        # Hedges cost a duplicate request: free on your own servers, billed on public APIs.
+        self.hedge = all(is_local_url(u) for u in self.base_urls) if hedge is None else bool(hedge)
+        self.hedge_options = {"share": float(hedge_share), "multiplier": float(hedge_multiplier), "floor": float(hedge_floor)}
+        self.endpoint_down_s = float(endpoint_down_s)
         self.extra_body = dict(extra_body or {})
         self.generation = generation or GenerationConfig()
         self.cache = cache
         self.progress = progress
-        self.stats = RunStats()
+        self.counters = RunStats()
+        self.hedger = HedgePolicy(enabled=self.hedge, **self.hedge_options)
+        self.pool: EndpointPool | None = None
+        self._retrying = 0
         self._headers = {str(k): str(v) for k, v in (headers or {}).items()}
         for name, value in self._headers.items():
             if SECRET_KEY.search(name) or name.lower() in ("api-key", "x-api-key"):
                 register_secret(value)
                 register_secret(value.split()[-1] if value.split() else value)  # "Bearer <token>"
         self._api_key = env_secret(self.api_key_env)
-        if self.api_key_env and not self._api_key and not is_local_url(self.base_url):
-            log.warning("environment variable %s is not set; sending requests to %s without an API key", self.api_key_env, self.base_url)
+        remote = [u for u in self.base_urls if not is_local_url(u)]
+        if self.api_key_env and not self._api_key and remote:
+            log.warning("environment variable %s is not set; sending requests to %s without an API key", self.api_key_env, ", ".join(remote))
 
     # -- public API ----------------------------------------------------------------------
     def generate(self, requests: Sequence[Request], on_result: Callable[[Result], None]) -> None:
-        """Answer every request; ``on_result`` runs on this call's event loop, one at a time."""
+        """Answer every request; ``on_result`` runs on the calling thread, one at a time.
+
+        The HTTP work runs on an event loop in a helper thread; each batch of finished
+        results is stored in the cache and then delivered here, so neither SQLite nor the
+        caller's own writes ever stall the requests in flight.
+        """
         requests = list(requests)
         if not requests:
             return
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            asyncio.run(self._generate(requests, on_result))
-            return
-        # Called from inside a running loop (a notebook): run ours on a helper thread.
-        errors: list[BaseException] = []
+        cached = CachedGeneration(self.cache, self.cache_identity, self.generation)
+        out: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        state: dict[str, Any] = {}
 
         def target() -> None:
+            error: BaseException | None = None
             try:
-                asyncio.run(self._generate(requests, on_result))
+                asyncio.run(self._generate(requests, out.put, cached, state))
             except BaseException as exc:  # re-raised in the caller's thread
-                errors.append(exc)
+                error = exc
+            out.put((_DONE, error))
 
         thread = threading.Thread(target=target, name="evalkit-api", daemon=True)
         thread.start()
-        thread.join()
-        if errors:
-            raise errors[0]
+        try:
+            while True:
+                batch = [out.get()]
+                while True:
+                    try:
+                        batch.append(out.get_nowait())
+                    except queue.Empty:
+                        break
+                results = [item for item in batch if isinstance(item, Result)]
+                cached.store([r for r in results if not r.cached])
+                for result in results:
+                    on_result(result)
+                done = [item for item in batch if isinstance(item, tuple) and item and item[0] is _DONE]
+                if done:
+                    if done[0][1] is not None:
+                        raise done[0][1]
+                    return
+        except BaseException:
+            self._stop(state, thread)
+            raise
+
+    @staticmethod
+    def _stop(state: dict[str, Any], thread: threading.Thread) -> None:
+        """Cancel the loop's work (Ctrl-C, or ``on_result`` raised) and wait for it to end."""
+        loop, task = state.get("loop"), state.get("task")
+        if loop is not None and task is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(task.cancel)
+            except RuntimeError:  # the loop closed meanwhile
+                pass
+        thread.join(30)
 
     def close(self) -> None:
         """Nothing to release: the HTTP session lives only as long as one ``generate`` call."""
 
+    def stats(self) -> dict[str, Any]:
+        """Counts of the last ``generate`` call for ``metrics.json``: hedges, requests, 429s,
+        and per endpoint (``endpoints``: base URL -> requests/ok/errors/rate_limited/...)."""
+        c = self.counters
+        return {
+            "num_hedged": self.hedger.hedged,
+            "num_hedge_wins": self.hedger.won,
+            "num_requests": c.attempts,
+            "num_retries": c.retries,
+            "num_rate_limited": c.attempt_failures.get("HTTP 429", 0),
+            "endpoints": self.pool.snapshot() if self.pool is not None else {},
+        }
+
     # -- orchestration -------------------------------------------------------------------
-    def identity(self) -> dict[str, Any]:
-        return {"kind": self.kind, "base_url": self.base_url, "model": self.model, "extra_body": self.extra_body}
+    def cache_identity(self) -> dict[str, Any]:
+        base_url: Any = self.base_url if len(self.base_urls) == 1 else sorted(self.base_urls)
+        return {"kind": self.kind, "base_url": base_url, "model": self.model, "extra_body": self.extra_body}
 
     def _request_headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json"}
@@ -225,125 +310,187 @@ class ApiBackend:
         headers.update(self._headers)
         return headers
 
-    async def _generate(self, requests: list[Request], on_result: Callable[[Result], None]) -> None:
+    async def _generate(self, requests: list[Request], emit: Callable[[Any], None], cached: CachedGeneration, state: dict[str, Any]) -> None:
+        state["loop"], state["task"] = asyncio.get_running_loop(), asyncio.current_task()
         aiohttp = self._aiohttp
-        self.stats = RunStats()
-        connector = aiohttp.TCPConnector(limit=self.concurrency, limit_per_host=self.concurrency)
+        self.counters = RunStats()
+        self.hedger = HedgePolicy(enabled=self.hedge, **self.hedge_options)
+        self.pool = pool = EndpointPool(
+            self.base_urls,
+            self.concurrency,
+            adaptive=self.adaptive_concurrency,
+            min_concurrency=self.min_concurrency,
+            down_s=self.endpoint_down_s,
+            on_change=self._show_status,
+        )
+        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0)  # the pool bounds what is in flight
         timeout = aiohttp.ClientTimeout(total=self.timeout)  # one deadline per attempt, body included
         try:
             # trust_env: honour HTTP(S)_PROXY / NO_PROXY like curl and requests do.
             async with aiohttp.ClientSession(headers=self._request_headers(), connector=connector, timeout=timeout, trust_env=True) as client:
+                pool.probe = lambda endpoint: self._reachable(client, endpoint.base_url)
                 checked = False
                 if self.model is None:
-                    await self._preflight(client)
+                    await self._preflight(client, pool)
                     checked = True
-                todo = self._deliver_cached(requests, on_result)
+                todo = self._split_cached(requests, cached, emit)
                 if todo:
                     if not checked:
-                        await self._preflight(client)
-                    await self._run_all(client, todo, on_result)
+                        await self._preflight(client, pool)
+                    await self._run_all(client, pool, todo, emit)
+                await pool.close()
         finally:
             self._log_summary()
 
-    def _deliver_cached(self, requests: list[Request], on_result: Callable[[Result], None]) -> list[tuple[Request, Any, list[str]]]:
-        """Deliver every fully cached sample now; return the rest with their cache keys."""
-        identity = self.identity()
-        gen = self.generation.to_dict()
-        planned = []
-        for request in requests:
-            messages = chat_messages(request, "api")
-            keys = [cache_key(identity, messages, gen, i) for i in range(self.generation.n)]
-            planned.append((request, messages, keys))
-        found: dict[str, dict[str, Any]] = {}
-        if self.cache is not None and getattr(self.cache, "enabled", False):
-            found = self.cache.get_many(k for _, _, keys in planned for k in keys)
+    def _split_cached(self, requests: list[Request], cached: CachedGeneration, emit: Callable[[Any], None]) -> list[tuple[Request, bytes]]:
+        """Emit every fully cached sample; return the rest with their request bodies."""
+        prompts = {r.index: chat_messages(r, "api") for r in requests}
+        hits, missing = cached.split((r.index, cache_prompt(prompts[r.index], r)) for r in requests)
+        for hit in hits:
+            emit(hit)
+        self.counters.cached = len(hits)
+        if hits:
+            log.info("api: %d sample(s) answered from the response cache", len(hits))
+        by_index = {r.index: r for r in requests}
         todo = []
-        for request, messages, keys in planned:
-            entries = [found.get(k) for k in keys]
-            if all(isinstance(e, dict) and isinstance(e.get("text"), str) for e in entries):
-                first = entries[0] or {}
-                self.stats.cached += 1
-                on_result(
-                    Result(
-                        index=request.index,
-                        outputs=[e["text"] for e in entries],  # type: ignore[index]
-                        latency_s=first.get("latency_s"),
-                        usage=first.get("usage"),
-                        attempts=0,
-                        cached=True,
-                    )
-                )
-            else:
-                todo.append((request, messages, keys))
-        if self.stats.cached:
-            log.info("api: %d sample(s) answered from the response cache", self.stats.cached)
+        for index in missing:
+            request = by_index[index]
+            payload = build_payload(self.model or "", prompts[index], self.generation, self.extra_body, tools=request.tools, tool_choice=request.tool_choice)
+            todo.append((request, json.dumps(payload, ensure_ascii=False).encode("utf-8")))
         return todo
 
-    async def _run_all(self, client: Any, todo: list[tuple[Request, Any, list[str]]], on_result: Callable[[Result], None]) -> None:
-        queue = collections.deque(todo)
+    async def _run_all(self, client: Any, pool: EndpointPool, todo: list[tuple[Request, bytes]], emit: Callable[[Any], None]) -> None:
+        queue_ = collections.deque(todo)
 
         async def worker() -> None:
-            while queue:
-                request, messages, keys = queue.popleft()
-                on_result(await self._complete(client, request, messages, keys))
+            while queue_:
+                request, data = queue_.popleft()
+                emit(await self._complete(client, pool, request, data))
 
-        tasks = [asyncio.ensure_future(worker()) for _ in range(min(self.concurrency, len(todo)))]
+        # Twice the slots: samples waiting out a backoff do not hold back the free ones.
+        workers = min(len(todo), 2 * self.concurrency * len(self.base_urls))
+        tasks = [asyncio.ensure_future(worker()) for _ in range(workers)]
         try:
             await asyncio.gather(*tasks)
         except BaseException:
-            # One fatal reply (or a failing on_result): stop the others; finished samples were
+            # One fatal reply (or cancellation): stop the others; finished samples were
             # already delivered, in-flight ones are simply not.
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
 
-    async def _complete(self, client: Any, request: Request, messages: Any, keys: list[str]) -> Result:
-        """One sample: attempts with backoff until success, a fatal reply, or retries run out."""
-        payload = build_payload(self.model or "", messages, self.generation, self.extra_body)
-        attempts = connect_failures = 0
-        while True:
-            attempts += 1
-            self.stats.attempts += 1
-            try:
-                completion, latency = await self._attempt(client, payload)
-            except RetryableError as exc:
-                self.stats.attempt_failures[exc.reason] += 1
-                connect_failures += exc.connect
-                if attempts > self.max_retries:
-                    if connect_failures == attempts:
-                        raise self._unreachable(exc.detail) from None
-                    reason = redact_text(f"{exc.reason}: {exc.detail} (after {attempts} attempts)")
-                    self.stats.failed += 1
-                    self.stats.failures[exc.reason] += 1
-                    return Result(index=request.index, error=reason, attempts=attempts)
-                self.stats.retries += 1
-                await self._wait(self.backoff.delay(attempts, exc.retry_after))
-                continue
-            except FatalError as exc:
-                raise self._fatal(exc, request) from None
-            self._store(keys, completion, latency)
-            self.stats.ok += 1
-            return Result(index=request.index, outputs=completion.texts, latency_s=latency, usage=completion.usage, attempts=attempts)
+    def _start(self, client: Any, pool: EndpointPool, endpoint: Endpoint, data: bytes) -> "asyncio.Task[tuple[Completion, float]]":
+        self.counters.attempts += 1
+        task = asyncio.ensure_future(self._attempt(client, pool, endpoint, data))
+        endpoint.attempts.add(task)
 
-    async def _attempt(self, client: Any, payload: dict[str, Any]) -> tuple[Completion, float]:
+        def finished(done: "asyncio.Task[Any]") -> None:
+            endpoint.attempts.discard(done)
+            pool.release(endpoint)
+
+        task.add_done_callback(finished)
+        return task
+
+    async def _complete(self, client: Any, pool: EndpointPool, request: Request, data: bytes) -> Result:
+        """One sample: attempts (and at most one hedge per attempt) until success, a fatal
+        reply, or retries run out."""
+        self.hedger.started += 1
+        attempts = connect_failures = failures = 0
+        avoid: Endpoint | None = None
+        while True:
+            endpoint = await pool.acquire(avoid)
+            attempts += 1
+            running = {self._start(client, pool, endpoint, data): endpoint}
+            hedge_after = self.hedger.delay()
+            won: tuple[Completion, float] | None = None
+            winner: Endpoint | None = None
+            error: RetryableError | None = None
+            try:
+                while running and won is None:
+                    done, _ = await asyncio.wait(running, timeout=hedge_after, return_when=asyncio.FIRST_COMPLETED)
+                    if not done:  # still running long after the others' p95: send one duplicate
+                        hedge_after = None
+                        if self.hedger.take():
+                            twin = pool.acquire_now(avoid=endpoint)
+                            attempts += 1
+                            running[self._start(client, pool, twin, data)] = twin
+                        continue
+                    for task in done:
+                        where = running.pop(task)
+                        if task.cancelled():  # its endpoint was taken out: go elsewhere now
+                            error = RetryableError("endpoint taken out", where.base_url, connect=True)
+                            continue
+                        try:
+                            won, winner = task.result(), where
+                            break
+                        except RetryableError as exc:
+                            error = exc
+                        except FatalError as exc:
+                            raise self._fatal(exc, request) from None
+            finally:
+                for task in running:  # the slower twin
+                    task.cancel()
+                if running:
+                    await asyncio.gather(*running, return_exceptions=True)
+            if won is not None:
+                completion, latency = won
+                if winner is not endpoint:
+                    self.hedger.won += 1
+                self.hedger.observe(latency)
+                self.counters.ok += 1
+                return Result(
+                    index=request.index,
+                    outputs=completion.texts,
+                    latency_s=latency,
+                    usage=completion.usage,
+                    attempts=attempts,
+                    tool_calls=completion.tool_calls[0] if completion.tool_calls else None,
+                    finish_reason=completion.finish_reasons[0] if completion.finish_reasons else None,
+                    reasoning=completion.reasoning[0] if completion.reasoning else None,
+                )
+            assert error is not None
+            failures += 1
+            self.counters.attempt_failures[error.reason] += 1
+            connect_failures += error.connect
+            if attempts > self.max_retries:
+                if connect_failures == failures and not any(e.healthy for e in pool.endpoints if e is not endpoint):
+                    raise self._unreachable(error.detail) from None
+                reason = redact_text(f"{error.reason}: {error.detail} (after {attempts} attempts)")
+                self.counters.failed += 1
+                self.counters.failures[error.reason] += 1
+                return Result(index=request.index, error=reason, attempts=attempts)
+            self.counters.retries += 1
+            avoid = endpoint
+            rerouted = error.reason == "endpoint taken out" or (error.connect and any(e.healthy for e in pool.endpoints))
+            if not rerouted:
+                await self._wait(self.backoff.delay(failures, error.retry_after))
+
+    async def _attempt(self, client: Any, pool: EndpointPool, endpoint: Endpoint, data: bytes) -> tuple[Completion, float]:
         """One HTTP exchange, classified: a completion, RetryableError or FatalError."""
         aiohttp = self._aiohttp
-        data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        endpoint.attempts.discard(asyncio.current_task())  # type: ignore[arg-type]  # taking its endpoint out must not cancel this one
         start = time.monotonic()
         try:
-            async with client.post(chat_url(self.base_url), data=data, allow_redirects=False) as response:
+            async with client.post(chat_url(endpoint.base_url), data=data, allow_redirects=False) as response:
                 body = await response.read()
                 status, headers = response.status, response.headers
         except aiohttp.ClientConnectorError as exc:  # refused, unresolvable, unroutable
+            pool.failure(endpoint, connect=True)
             raise RetryableError("connection error", f"{type(exc).__name__}: {exc}", connect=True) from None
         except asyncio.TimeoutError:
+            pool.failure(endpoint, connect=False)
             raise RetryableError("timeout", f"no reply within {self.timeout:g}s") from None
         except aiohttp.ClientError as exc:  # dropped connection, torn chunked body, ...
+            pool.failure(endpoint, connect=False)
             raise RetryableError("connection error", f"{type(exc).__name__}: {exc}") from None
         latency = time.monotonic() - start
         if status >= 400:
             detail = error_message(body)
+            if status == 429:
+                pool.reply(endpoint, ok=False, rate_limited=True)
+            elif is_retryable_status(status):
+                pool.failure(endpoint, connect=False)
             if is_retryable_status(status):
                 raise RetryableError(f"HTTP {status}", detail, retry_after=retry_after_seconds(headers))
             raise FatalError(status, detail)
@@ -355,32 +502,64 @@ class ApiBackend:
         except TooFewChoices as exc:
             raise FatalError(status, f"{exc}; the server does not support n > 1") from None
         except MalformedResponse as exc:
+            pool.failure(endpoint, connect=False)
             raise RetryableError("malformed response", str(exc)) from None
+        pool.reply(endpoint, ok=True)
         return completion, latency
 
     async def _wait(self, seconds: float) -> None:
+        self._retrying += 1
         if self.progress is not None:
             self.progress.retrying(+1)
+        self._show_status()
         try:
             await asyncio.sleep(seconds)
         finally:
+            self._retrying -= 1
             if self.progress is not None:
                 self.progress.retrying(-1)
 
-    def _store(self, keys: list[str], completion: Completion, latency: float) -> None:
-        if self.cache is None or not getattr(self.cache, "enabled", False):
+    def _show_status(self) -> None:
+        """Current concurrency (and endpoints up) on the progress bar, when it can show them."""
+        update = getattr(self.progress, "update_status", None)
+        if update is None or self.pool is None:
             return
-        for i, key in enumerate(keys):
-            value: dict[str, Any] = {"text": completion.texts[i], "finish_reason": completion.finish_reasons[i]}
-            if i == 0:
-                value.update({"usage": completion.usage, "latency_s": latency})
-            self.cache.put(key, value)
+        fields: dict[str, Any] = {"concurrency": self.pool.concurrency, "retrying": self._retrying}
+        if len(self.pool.endpoints) > 1:
+            fields["endpoints"] = f"{sum(e.healthy for e in self.pool.endpoints)}/{len(self.pool.endpoints)}"
+        update(**fields)
 
     # -- start-up check and run-ending errors --------------------------------------------
-    async def _preflight(self, client: Any) -> None:
-        """Fail fast with one line when nothing listens at ``base_url``; find the model."""
+    async def _preflight(self, client: Any, pool: EndpointPool) -> None:
+        """Fail fast with one line when no endpoint answers; find the model. With several
+        endpoints, unreachable ones start out of rotation (probed again later)."""
+        if len(pool.endpoints) == 1:
+            await self._preflight_one(client, self.base_url)
+            return
+        outcomes = await asyncio.gather(*(self._preflight_one(client, e.base_url) for e in pool.endpoints), return_exceptions=True)
+        reachable = [e for e, outcome in zip(pool.endpoints, outcomes) if not isinstance(outcome, BaseException)]
+        if not reachable:
+            raise outcomes[0]  # type: ignore[misc]
+        for endpoint, outcome in zip(pool.endpoints, outcomes):
+            if isinstance(outcome, BackendError) and "cannot connect" in str(outcome):
+                log.warning("api: %s is unreachable; continuing with the other endpoints", endpoint.base_url)
+                pool.take_out(endpoint)
+            elif isinstance(outcome, BaseException):
+                raise outcome
+
+    async def _reachable(self, client: Any, base_url: str) -> bool:
+        """Any HTTP reply from ``GET {base_url}/models`` (health probe of a taken-out endpoint)."""
         aiohttp = self._aiohttp
-        url = self.base_url + "/models"
+        try:
+            async with client.get(base_url + "/models", timeout=aiohttp.ClientTimeout(total=min(self.timeout, 5.0))) as response:
+                await response.read()
+            return True
+        except (asyncio.TimeoutError, aiohttp.ClientError):
+            return False
+
+    async def _preflight_one(self, client: Any, base_url: str) -> None:
+        aiohttp = self._aiohttp
+        url = base_url + "/models"
         status, body = None, b""
         detail = ""
         for attempt in range(PREFLIGHT_TRIES):
@@ -395,13 +574,13 @@ class ApiBackend:
             except (asyncio.TimeoutError, aiohttp.ClientError):
                 break  # something answers, slowly or oddly: let the real requests decide
         else:
-            raise self._unreachable(detail)
+            raise self._unreachable(detail, base_url)
         if status == 401:
             raise self._fatal(FatalError(401, error_message(body)), None)
         if self.model is None:
-            self.model = self._discover_model(status, body)
+            self.model = self._discover_model(status, body, base_url)
 
-    def _discover_model(self, status: int | None, body: bytes) -> str:
+    def _discover_model(self, status: int | None, body: bytes, base_url: str) -> str:
         names: list[str] = []
         if status == 200:
             try:
@@ -411,12 +590,13 @@ class ApiBackend:
         if len(names) == 1:
             log.info("api: backend.model not set; using the only model the server lists: %s", names[0])
             return names[0]
-        listed = f"the server lists: {', '.join(names[:10])}" if names else f"{self.base_url}/models lists none"
+        listed = f"the server lists: {', '.join(names[:10])}" if names else f"{base_url}/models lists none"
         raise ConfigError(f"no model given and {listed}", where="backend.model", fix="add backend.model=<served model name>")
 
-    def _unreachable(self, detail: str) -> BackendError:
+    def _unreachable(self, detail: str, base_url: str | None = None) -> BackendError:
+        where = base_url or ", ".join(self.base_urls)
         return BackendError(
-            redact_text(f"cannot connect to the API server at {self.base_url} ({detail})"),
+            redact_text(f"cannot connect to the API server at {where} ({detail})"),
             where="backend.base_url",
             fix="start the server, or correct backend.base_url (it usually ends in /v1)",
         )
@@ -448,7 +628,7 @@ class ApiBackend:
         )
 
     def _log_summary(self) -> None:
-        s = self.stats
+        s = self.counters
         if not (s.ok or s.failed or s.cached):
             return
         retried = ", ".join(f"{reason} x{count}" for reason, count in s.attempt_failures.most_common())
@@ -456,6 +636,11 @@ class ApiBackend:
             "api: %d ok, %d failed, %d from cache; %d requests, %d retries%s",
             s.ok, s.failed, s.cached, s.attempts, s.retries, f" ({retried})" if retried else "",
         )
+        if self.hedger.hedged:
+            log.info("api: %d hedged request(s), %d answered first", self.hedger.hedged, self.hedger.won)
+        if self.pool is not None and len(self.pool.endpoints) > 1:
+            for url, counts in self.pool.snapshot().items():
+                log.info("api: endpoint %s: %d requests, %d ok, %d errors, %d rate-limited, taken out %d time(s)", url, counts["requests"], counts["ok"], counts["errors"], counts["rate_limited"], counts["taken_out"])
         if s.failures:
             reasons = ", ".join(f"{reason}: {count}" for reason, count in s.failures.most_common())
             log.warning("api: %d sample(s) failed after all retries, by reason: %s", s.failed, reasons)

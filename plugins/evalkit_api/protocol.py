@@ -9,8 +9,13 @@ the common denominator of OpenAI, vLLM's server and DashScope's compatible mode:
 * ``top_k`` is only sent when it is set (``!= -1``): vLLM accepts it as an extra field,
   OpenAI rejects unknown fields, so it must not appear by default;
 * ``n`` is only sent when > 1 and ``stop`` only when non-empty, for servers that reject them;
+* ``tools`` / ``tool_choice`` are sent only when a request offers tools (function calling);
 * ``extra_body`` is merged last, so a user can add or override any field
   (``chat_template_kwargs: {enable_thinking: false}`` for Qwen3 behind vLLM).
+
+Replies: ``message.tool_calls`` is read even when ``content`` is null (the text is then
+``""``); a call's ``arguments`` string is passed through as sent, valid JSON or not (a
+tool-call parser judges it per sample).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import email.utils
 import json
 import time
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -45,7 +51,15 @@ def normalize_base_url(base_url: str) -> str:
     return url
 
 
-def build_payload(model: str, messages: Any, generation: Any, extra_body: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def build_payload(
+    model: str,
+    messages: Any,
+    generation: Any,
+    extra_body: Mapping[str, Any] | None = None,
+    *,
+    tools: Any = None,
+    tool_choice: Any = None,
+) -> dict[str, Any]:
     """The JSON body of one chat-completions request for ``generation`` (a GenerationConfig)."""
     body: dict[str, Any] = {
         "model": model,
@@ -63,6 +77,10 @@ def build_payload(model: str, messages: Any, generation: Any, extra_body: Mappin
         body["seed"] = int(generation.seed)
     if generation.stop:
         body["stop"] = list(generation.stop)
+    if tools is not None:
+        body["tools"] = tools
+    if tool_choice is not None:
+        body["tool_choice"] = tool_choice
     if extra_body:
         body.update(extra_body)
     return body
@@ -79,11 +97,15 @@ class TooFewChoices(MalformedResponse):
 
 @dataclass
 class Completion:
-    """The usable part of one reply: ``n`` texts in choice order, and the token usage."""
+    """The usable part of one reply: ``n`` texts in choice order, and the token usage.
+
+    ``tool_calls`` and ``reasoning`` are those of each choice (``None`` when absent)."""
 
     texts: list[str]
     finish_reasons: list[str | None]
     usage: dict[str, int] | None
+    tool_calls: list[list[dict[str, Any]] | None] = dataclasses.field(default_factory=list)
+    reasoning: list[str | None] = dataclasses.field(default_factory=list)
 
 
 def parse_completion(body: bytes | str, n: int) -> Completion:
@@ -112,6 +134,8 @@ def parse_completion(body: bytes | str, n: int) -> Completion:
         raise TooFewChoices(f"{len(by_index)} of {n} choices returned")
     texts: list[str] = []
     reasons: list[str | None] = []
+    calls: list[list[dict[str, Any]] | None] = []
+    thoughts: list[str | None] = []
     for index in sorted(by_index)[:n]:
         choice = by_index[index]
         message = choice.get("message")
@@ -121,8 +145,21 @@ def parse_completion(body: bytes | str, n: int) -> Completion:
         if content is not None and not isinstance(content, str):
             raise MalformedResponse("message content is not a string")
         texts.append(content or "")
-        reasons.append(choice.get("finish_reason"))
-    return Completion(texts=texts, finish_reasons=reasons, usage=parse_usage(data.get("usage")))
+        reason = choice.get("finish_reason")
+        reasons.append(reason if isinstance(reason, str) else None)
+        calls.append(_tool_calls(message.get("tool_calls")))
+        thought = message.get("reasoning_content", message.get("reasoning"))
+        thoughts.append(thought if isinstance(thought, str) else None)
+    return Completion(texts=texts, finish_reasons=reasons, usage=parse_usage(data.get("usage")), tool_calls=calls, reasoning=thoughts)
+
+
+def _tool_calls(value: Any) -> list[dict[str, Any]] | None:
+    """A message's native calls as sent (``None`` when there are none)."""
+    if value is None or value == []:
+        return None
+    if not isinstance(value, list) or not all(isinstance(call, dict) for call in value):
+        raise MalformedResponse("message tool_calls is not a list of objects")
+    return value
 
 
 def parse_usage(usage: Any) -> dict[str, int] | None:

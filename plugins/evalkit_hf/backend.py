@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from evalkit.cache import ResponseCache, cache_key
+from evalkit.cache import CachedGeneration, ResponseCache, cache_prompt
 from evalkit.errors import BackendError, ConfigError, EvalKitError, missing_dependency
 from evalkit.types import GenerationConfig, OnResult, Request, Result, chat_messages
 
@@ -209,22 +209,12 @@ class HFBackend:
                 continue
             renderable.append(r)
         requests = renderable
-        use_cache = self.cache is not None and self.cache.enabled and gen.deterministic
-        gen_dict = gen.to_dict()
-        keys: dict[int, list[str]] = {}
-        pending: list[Request] = []
-        if use_cache:
-            identity = self.cache_identity()
-            keys = {r.index: [cache_key(identity, prompts[r.index], gen_dict, i) for i in range(gen.n)] for r in requests}
-            found = self.cache.get_many([k for ks in keys.values() for k in ks])  # type: ignore[union-attr]
-            for r in requests:
-                hits = [found.get(k) for k in keys[r.index]]
-                if all(h is not None for h in hits):
-                    on_result(Result(index=r.index, outputs=[h["text"] for h in hits], usage=_sum_usage(hits), cached=True))  # type: ignore[index]
-                else:
-                    pending.append(r)
-        else:
-            pending = list(requests)
+        cached = CachedGeneration(self.cache, self.cache_identity, gen)
+        hits, missing = cached.split((r.index, cache_prompt(prompts[r.index], r)) for r in requests)
+        for hit in hits:
+            on_result(hit)
+        missing_set = set(missing)
+        pending = [r for r in requests if r.index in missing_set]
         if not pending:
             return
         encoded = {r.index: tokenizer(prompts[r.index], add_special_tokens=False)["input_ids"] for r in pending}
@@ -238,7 +228,7 @@ class HFBackend:
         batches = batches_by_length(runnable, [len(encoded[r.index]) for r in runnable], self.batch_size)
         model = self.load_model("causal_lm") if batches else None
         for batch in batches:
-            self._generate_batch(model, batch, [encoded[r.index] for r in batch], on_result, keys if use_cache else None)
+            self._generate_batch(model, batch, [encoded[r.index] for r in batch], on_result, cached)
 
     def eos_token_ids(self, model: Any) -> list[int]:
         ids = model.generation_config.eos_token_id
@@ -247,7 +237,7 @@ class HFBackend:
             ids.append(self.tokenizer.eos_token_id)
         return ids
 
-    def _generate_batch(self, model: Any, batch: list[Request], token_ids: list[list[int]], on_result: OnResult, keys: dict[int, list[str]] | None) -> None:
+    def _generate_batch(self, model: Any, batch: list[Request], token_ids: list[list[int]], on_result: OnResult, cached: CachedGeneration) -> None:
         import torch
 
         gen = self.generation
@@ -275,6 +265,7 @@ class HFBackend:
         prompt_len = enc["input_ids"].shape[1]
         new_tokens = out[:, prompt_len:].tolist()
         per_prompt = 1 if gen.greedy else gen.n
+        results: list[Result] = []
         for b, request in enumerate(batch):
             texts: list[str] = []
             n_completion = 0
@@ -287,9 +278,10 @@ class HFBackend:
                 texts = texts * gen.n
                 n_completion *= gen.n
             usage = {"prompt_tokens": len(token_ids[b]), "completion_tokens": n_completion}
-            if keys is not None and self.cache is not None:
-                self.cache.put_many((keys[request.index][i], {"text": text, "usage": usage if i == 0 else {}}) for i, text in enumerate(texts))
-            on_result(Result(index=request.index, outputs=texts, latency_s=elapsed, usage=usage))
+            results.append(Result(index=request.index, outputs=texts, latency_s=elapsed, usage=usage))
+        cached.store(results)  # the whole batch in one transaction, before anything is reported done
+        for result in results:
+            on_result(result)
 
     # -- score ---------------------------------------------------------------------------
     def score(self, requests: Sequence[Request], head: Any, on_result: OnResult) -> None:
@@ -387,11 +379,6 @@ def _read_template(value: str | None) -> str | None:
             raise ConfigError("chat template file not found", where=f"backend.chat_template={path}")
         return path.read_text(encoding="utf-8")
     return value
-
-
-def _sum_usage(hits: list[Any]) -> dict[str, int] | None:
-    usage = (hits[0] or {}).get("usage") if hits else None
-    return dict(usage) if usage else None
 
 
 def _first_line(exc: BaseException) -> str:

@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from evalkit.cache import ResponseCache, cache_key
+from evalkit.cache import CachedGeneration, ResponseCache, cache_prompt
 from evalkit.errors import BackendError, ConfigError
 from evalkit.paths import resolve_path
 from evalkit.types import GenerationConfig, OnResult, Request, Result, chat_messages
@@ -290,43 +290,31 @@ class VLLMBackend:
 
     def generate(self, requests: Sequence[Request], on_result: OnResult) -> None:
         items = [(r.index, chat_messages(r, "vllm")) for r in requests]
-        use_cache = self.cache is not None and self.cache.enabled and self.generation.deterministic
-        keys: dict[int, list[str]] = {}
-        todo = items
-        if use_cache:
-            identity = self.cache_identity()
-            gen = {**self.generation.to_dict(), **self.decode_spec.key_extras()}
-            keys = {index: [cache_key(identity, messages, gen, i) for i in range(self.generation.n)] for index, messages in items}
-            found = self.cache.get_many(k for ks in keys.values() for k in ks)  # type: ignore[union-attr]
-            todo = []
-            for index, messages in items:
-                hits = [found.get(k) for k in keys[index]]
-                if all(isinstance(h, dict) and isinstance(h.get("text"), str) for h in hits):
-                    on_result(Result(index=index, outputs=[h["text"] for h in hits], usage=hits[0].get("usage"), attempts=0, cached=True))  # type: ignore[index,union-attr]
-                else:
-                    todo.append((index, messages))
-            cached = len(items) - len(todo)
-            self.stats["cached"] += cached
-            if cached:
-                log.info("vllm: %d sample(s) answered from the response cache, %d to generate", cached, len(todo))
+        by_index = {r.index: r for r in requests}
+        cached = CachedGeneration(self.cache, self.cache_identity, self.generation, extras=self.decode_spec.key_extras())
+        hits, missing = cached.split((index, cache_prompt(messages, by_index[index])) for index, messages in items)
+        for hit in hits:
+            on_result(hit)
+        self.stats["cached"] += len(hits)
+        if hits:
+            log.info("vllm: %d sample(s) answered from the response cache, %d to generate", len(hits), len(missing))
+        missing_set = set(missing)
+        todo = [item for item in items if item[0] in missing_set]
         if not todo:
             return
 
         def deliver(chunk: list[Completion]) -> None:
-            if use_cache:  # the whole chunk in one transaction, before anything is reported done
-                self.cache.put_many(  # type: ignore[union-attr]
-                    (keys[c.index][i], {"text": text, "usage": c.usage if i == 0 else {}})
-                    for c in chunk
-                    if c.error is None and c.texts is not None
-                    for i, text in enumerate(c.texts)
-                )
+            results = []
             for completion in chunk:
                 if completion.error is not None or completion.texts is None:
                     self.stats["failed"] += 1
-                    on_result(Result(index=completion.index, error=completion.error or "no output"))
+                    results.append(Result(index=completion.index, error=completion.error or "no output"))
                     continue
                 self.stats["generated"] += 1
-                on_result(Result(index=completion.index, outputs=list(completion.texts), usage=completion.usage))
+                results.append(Result(index=completion.index, outputs=list(completion.texts), usage=completion.usage))
+            cached.store(results)  # the whole chunk in one transaction, before anything is reported done
+            for result in results:
+                on_result(result)
 
         started = time.monotonic()
         if self._borrowed_llm is None and (self.isolate or self.data_parallel_size > 1):

@@ -86,7 +86,7 @@ def test_timeouts_malformed_bodies_and_dropped_connections_are_retried(stub):
     backend = backend_for(stub, timeout=0.2)
     results = run(backend, make_requests(3))
     assert [r.attempts for r in results] == [4, 4, 4] and all(r.ok for r in results)
-    assert backend.stats.attempt_failures == {"timeout": 3, "malformed response": 3, "connection error": 3}
+    assert backend.counters.attempt_failures == {"timeout": 3, "malformed response": 3, "connection error": 3}
     for result, request in zip(results, make_requests(3)):
         label = json.loads(request.messages[0]["content"].split("#expect: ")[1])
         assert json.loads(result.outputs[0].strip("`\njson")) == label
@@ -101,7 +101,7 @@ def test_a_sample_that_keeps_failing_is_recorded_and_the_run_completes(stub):
     for result in results:
         assert not result.ok and result.attempts == 3
         assert result.error.startswith("HTTP 500: injected internal server error (after 3 attempts)")
-    assert backend.stats.failures == {"HTTP 500": 4}
+    assert backend.counters.failures == {"HTTP 500": 4}
     assert stub.stats()["total"] == 12
 
 
@@ -207,7 +207,7 @@ def test_server_lost_mid_run_stops_instead_of_failing_every_sample(stub):
     backend.generate(make_requests(2), results.append)  # reachable: preflight passes
     stub.stop()
 
-    async def no_preflight(client):
+    async def no_preflight(client, pool):
         return None
 
     backend._preflight = no_preflight  # the server dies after the start-up check

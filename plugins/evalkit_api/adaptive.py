@@ -1,0 +1,99 @@
+"""Adaptive concurrency (AIMD) and hedging decisions: pure bookkeeping, no I/O.
+
+:class:`AIMDLimit` — one endpoint's concurrency limit. When rate limiting is sustained (the
+smoothed share of replies that are HTTP 429 passes ``threshold``) the limit is multiplied by
+``decrease`` — at most once per ``cooldown`` seconds, so one burst of 429s halves it once —
+and every success adds ``1 / limit`` (about +1 per round trip of the whole window), as TCP
+and inspect_ai do. Scattered 429s (a few percent) and 5xx never shrink it: the sample that
+got one just waits its ``Retry-After`` and tries again.
+
+:class:`HedgePolicy` — when one attempt has run ``multiplier`` times the running p95 latency
+(never sooner than ``floor`` seconds, and only once ``min_samples`` latencies are known), a
+duplicate is sent; at most ``share`` of the samples started may be hedged.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from dataclasses import dataclass, field
+
+
+@dataclass
+class AIMDLimit:
+    maximum: int
+    minimum: int = 1
+    decrease: float = 0.5
+    threshold: float = 0.1
+    smoothing: float = 0.02
+    cooldown: float = 0.25
+    enabled: bool = True
+    limit: float = 0.0
+    rate_limited_share: float = 0.0  # smoothed share of replies that were 429
+    decreases: int = 0
+    _next_decrease: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.minimum = max(1, min(self.minimum, self.maximum))
+        self.limit = float(self.maximum)
+
+    @property
+    def current(self) -> int:
+        return max(self.minimum, int(self.limit))
+
+    def on_reply(self, rate_limited: bool, now: float | None = None) -> bool:
+        """Record one HTTP reply (429 or not); True when the limit changed."""
+        if not self.enabled:
+            return False
+        before = self.current
+        self.rate_limited_share += self.smoothing * (float(rate_limited) - self.rate_limited_share)
+        if not rate_limited:
+            self.limit = min(float(self.maximum), self.limit + 1.0 / max(self.limit, 1.0))
+            return self.current != before
+        now = time.monotonic() if now is None else now
+        if self.rate_limited_share >= self.threshold and now >= self._next_decrease:
+            self.limit = max(float(self.minimum), self.limit * self.decrease)
+            self.rate_limited_share = self.threshold / 2  # start measuring again at the new limit
+            self._next_decrease = now + self.cooldown
+            self.decreases += 1
+        return self.current != before
+
+
+@dataclass
+class HedgePolicy:
+    enabled: bool
+    share: float = 0.05
+    multiplier: float = 3.0
+    floor: float = 0.5
+    min_samples: int = 16
+    window: int = 256
+    started: int = 0  # samples started
+    hedged: int = 0  # duplicates sent
+    won: int = 0  # duplicates that answered first
+    _latencies: collections.deque[float] = field(default_factory=collections.deque)
+    _p95: float | None = None
+    _since_sort: int = 0
+
+    def observe(self, latency: float) -> None:
+        """A successful attempt's latency."""
+        self._latencies.append(latency)
+        if len(self._latencies) > self.window:
+            self._latencies.popleft()
+        self._since_sort += 1
+        if self._p95 is None or self._since_sort >= 16:  # re-sorting every reply would cost O(n log n) each
+            self._since_sort = 0
+            ordered = sorted(self._latencies)
+            self._p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+
+    def delay(self) -> float | None:
+        """Seconds after which an attempt still running gets a duplicate; None: never."""
+        if not self.enabled or len(self._latencies) < self.min_samples or self._p95 is None:
+            return None
+        return max(self.floor, self.multiplier * self._p95)
+
+    def take(self) -> bool:
+        """Spend one hedge from the budget (False when the share is used up)."""
+        if not self.enabled or self.hedged + 1 > self.share * self.started:
+            return False
+        self.hedged += 1
+        return True

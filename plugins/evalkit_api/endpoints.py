@@ -1,0 +1,175 @@
+"""Several servers behind one backend: load spreading, per-endpoint limits, health.
+
+Each :class:`Endpoint` has its own adaptive concurrency limit (:class:`AIMDLimit`, starting at
+``backend.concurrency``). :meth:`EndpointPool.acquire` gives a request the healthy endpoint
+with the lowest load (in flight / limit) that has room, waiting when none has. An endpoint that
+refuses connections, or fails ``fail_threshold`` attempts in a row, is taken out for
+``down_s`` seconds (doubling while it stays down, up to ``down_max_s``); its attempts in flight
+are cancelled so that their samples retry on the others at once. After the pause it is
+probed (``GET /models``) and put back when it answers. When no endpoint is healthy the least
+recently failed one is used, so retries (and the run's "cannot connect" stop) still happen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+
+from evalkit_api.adaptive import AIMDLimit
+
+
+@dataclass
+class Endpoint:
+    base_url: str
+    limit: AIMDLimit
+    in_flight: int = 0
+    healthy: bool = True
+    down_until: float = 0.0
+    down_s: float = 0.0
+    consecutive_failures: int = 0
+    attempts: set[asyncio.Task[Any]] = field(default_factory=set)
+    counts: dict[str, int] = field(default_factory=lambda: {"requests": 0, "ok": 0, "errors": 0, "rate_limited": 0, "hedged": 0, "taken_out": 0})
+
+    @property
+    def load(self) -> float:
+        return self.in_flight / max(1, self.limit.current)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {**self.counts, "healthy": self.healthy, "concurrency": self.limit.current}
+
+
+class EndpointPool:
+    """Endpoints, their limits and health; all methods run on the backend's event loop."""
+
+    def __init__(
+        self,
+        base_urls: list[str],
+        concurrency: int,
+        *,
+        adaptive: bool = True,
+        min_concurrency: int = 1,
+        fail_threshold: int = 5,
+        down_s: float = 1.0,
+        down_max_s: float = 30.0,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
+        self.endpoints = [Endpoint(url, AIMDLimit(maximum=concurrency, minimum=min_concurrency, enabled=adaptive)) for url in base_urls]
+        self.fail_threshold = fail_threshold
+        self.base_down_s = down_s
+        self.down_max_s = down_max_s
+        self.on_change = on_change or (lambda: None)
+        self.probe: Callable[[Endpoint], Awaitable[bool]] | None = None
+        self._changed = asyncio.Event()
+        self._probes: set[asyncio.Task[Any]] = set()
+
+    # -- choosing ------------------------------------------------------------------------
+    @property
+    def concurrency(self) -> int:
+        return sum(e.limit.current for e in self.endpoints if e.healthy)
+
+    def _candidates(self, avoid: Endpoint | None) -> list[Endpoint]:
+        healthy = [e for e in self.endpoints if e.healthy]
+        if not healthy:  # everything is down: keep trying the one that failed longest ago
+            healthy = [min(self.endpoints, key=lambda e: e.down_until)]
+        others = [e for e in healthy if e is not avoid]
+        return others or healthy
+
+    async def acquire(self, avoid: Endpoint | None = None) -> Endpoint:
+        """An endpoint with room for one more attempt (its ``in_flight`` already counted)."""
+        while True:
+            self._revive()
+            room = [e for e in self._candidates(avoid) if e.in_flight < e.limit.current]
+            if room:
+                endpoint = min(room, key=lambda e: e.load)
+                endpoint.in_flight += 1
+                endpoint.counts["requests"] += 1
+                return endpoint
+            self._changed.clear()
+            wake = [e.down_until - time.monotonic() for e in self.endpoints if not e.healthy and self.probe is None]
+            try:
+                await asyncio.wait_for(self._changed.wait(), timeout=max(0.01, min(wake)) if wake else None)
+            except asyncio.TimeoutError:
+                pass
+
+    def acquire_now(self, avoid: Endpoint | None = None) -> Endpoint:
+        """An endpoint for a hedge, without waiting for room (hedges are budgeted elsewhere)."""
+        self._revive()
+        endpoint = min(self._candidates(avoid), key=lambda e: e.load)
+        endpoint.in_flight += 1
+        endpoint.counts["requests"] += 1
+        endpoint.counts["hedged"] += 1
+        return endpoint
+
+    def release(self, endpoint: Endpoint) -> None:
+        endpoint.in_flight -= 1
+        self._changed.set()
+
+    # -- outcomes ------------------------------------------------------------------------
+    def reply(self, endpoint: Endpoint, *, ok: bool, rate_limited: bool = False) -> None:
+        """An HTTP reply arrived (a success, a 429, or another status)."""
+        if ok:
+            endpoint.counts["ok"] += 1
+            endpoint.consecutive_failures = 0
+            endpoint.down_s = 0.0
+        elif rate_limited:
+            endpoint.counts["rate_limited"] += 1
+        if endpoint.limit.on_reply(rate_limited):
+            self._changed.set()
+            self.on_change()
+
+    def failure(self, endpoint: Endpoint, *, connect: bool) -> None:
+        """An attempt failed without a usable reply (5xx, timeout, dropped or refused connection)."""
+        endpoint.counts["errors"] += 1
+        endpoint.consecutive_failures += 1
+        if connect or endpoint.consecutive_failures >= self.fail_threshold:
+            self.take_out(endpoint)
+
+    def take_out(self, endpoint: Endpoint) -> None:
+        if not endpoint.healthy or len(self.endpoints) < 2:
+            return  # one endpoint: nowhere else to go; retries and backoff decide
+        endpoint.healthy = False
+        endpoint.counts["taken_out"] += 1
+        endpoint.down_s = min(self.down_max_s, endpoint.down_s * 2 or self.base_down_s)
+        endpoint.down_until = time.monotonic() + endpoint.down_s
+        for task in list(endpoint.attempts):  # their samples go to the other endpoints now
+            task.cancel()
+        if self.probe is not None:
+            task = asyncio.ensure_future(self._probe_later(endpoint))
+            self._probes.add(task)
+            task.add_done_callback(self._probes.discard)
+        self._changed.set()
+        self.on_change()
+
+    async def _probe_later(self, endpoint: Endpoint) -> None:
+        while not endpoint.healthy:
+            await asyncio.sleep(max(0.0, endpoint.down_until - time.monotonic()))
+            if self.probe is not None and await self.probe(endpoint):
+                self._put_back(endpoint)
+                return
+            endpoint.down_s = min(self.down_max_s, endpoint.down_s * 2)
+            endpoint.down_until = time.monotonic() + endpoint.down_s
+
+    def _revive(self) -> None:
+        """Without a probe, a pause that has run out puts the endpoint back on trial."""
+        if self.probe is not None:
+            return
+        now = time.monotonic()
+        for endpoint in self.endpoints:
+            if not endpoint.healthy and now >= endpoint.down_until:
+                self._put_back(endpoint)
+
+    def _put_back(self, endpoint: Endpoint) -> None:
+        endpoint.healthy = True
+        endpoint.consecutive_failures = 0
+        self._changed.set()
+        self.on_change()
+
+    async def close(self) -> None:
+        for task in list(self._probes):
+            task.cancel()
+        await asyncio.gather(*self._probes, return_exceptions=True)
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        return {e.base_url: e.snapshot() for e in self.endpoints}
