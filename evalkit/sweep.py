@@ -2,7 +2,9 @@
 
 ``summary.json`` / ``summary.xlsx`` and a console table land in the sweep directory: one
 row per job with its overrides and headline figures, and each job's flips against job 0.
-Jobs that failed (no ``metrics.json``) are listed and skipped.
+Jobs that failed (no ``metrics.json``) are listed and skipped; incomplete jobs (their
+metrics say ``complete: false``: some samples failed) are compared but listed with the failed
+ones, and either makes ``evalkit -m`` exit non-zero.
 """
 
 from __future__ import annotations
@@ -16,9 +18,19 @@ from omegaconf import DictConfig
 
 log = logging.getLogger("evalkit")
 
-# Job directories of the last sweep that ended without results; the CLI turns a non-empty
-# list into a non-zero exit status (the callback runs in the launching process).
+# Job directories of the last sweep that ended without (complete) results; the CLI turns a
+# non-empty list into a non-zero exit status (the callback runs in the launching process).
 FAILED_JOBS: list[str] = []
+
+
+def is_incomplete(job_dir: Path) -> bool:
+    """A finished job whose metrics.json says ``complete: false`` (failed samples)."""
+    import json
+
+    try:
+        return json.loads((job_dir / "metrics.json").read_text(encoding="utf-8")).get("complete") is False
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def job_dirs(sweep_dir: Path, since: float | None = None) -> list[Path]:
@@ -77,9 +89,12 @@ class SweepSummary(Callback):
         finished, failed = [], []
         for d in job_dirs(sweep_dir, since=self._started):
             (finished if (d / "metrics.json").exists() else failed).append(d)
-        FAILED_JOBS[:] = [str(d) for d in failed]
+        incomplete = [d for d in finished if is_incomplete(d)]
+        FAILED_JOBS[:] = [str(d) for d in failed] + [f"{d} (incomplete)" for d in incomplete]
         if failed:
             log.warning("jobs without results (failed?): %s", ", ".join(str(d) for d in failed))
+        if incomplete:
+            log.warning("incomplete jobs (failed samples): %s", ", ".join(str(d) for d in incomplete))
         if not finished:
             return
         try:
@@ -88,6 +103,7 @@ class SweepSummary(Callback):
             log.error("sweep summary skipped: %s", exc)
             return
         comparison["failed_jobs"] = [str(d) for d in failed]
+        comparison["incomplete_jobs"] = [str(d) for d in incomplete]
         write_comparison(sweep_dir, comparison)
         print_comparison(comparison)
         log.info("sweep summary written to %s", sweep_dir / "summary.json")
