@@ -18,11 +18,22 @@ from typing import Iterable
 REDACTED = "<redacted>"  # valid YAML as a plain scalar, unlike ***
 # Header or option names that hold credentials (used by backends to keep them out of logs).
 SECRET_KEY = re.compile(r"(api[_-]?key|token|secret|password|authorization)", re.IGNORECASE)
+_SECRET_WORD = r"(?:api[_-]?key|apikey|token|secret|password|passwd|authorization)"
 # A key *ending* in a secret word: api_key, hf_token, client_secret — not tokenizer, max_tokens.
-_KV = re.compile(r"""(?P<key>[\w.\-]*(?:api[_-]?key|apikey|token|secret|password|passwd|authorization))(?P<sep>[ \t]*[:=][ \t]*)(?P<value>[^\s,\]\}"']+)""", re.IGNORECASE)
+# The value is one word: the words after it in a log line are left alone.
+_KV = re.compile(rf"""(?P<key>[\w.\-]*{_SECRET_WORD})(?P<sep>[ \t]*[:=][ \t]*)(?P<value>[^\s,\]\}}"']+)""", re.IGNORECASE)
 
-# "Authorization: Bearer sk-..." — the whole value to the end of the line/quote is secret.
-_AUTH = re.compile(r"(?P<key>[\w.\-]*authorization)(?P<sep>[ \t]*[:=][ \t]*)(?P<value>[^\n'\"]+)", re.IGNORECASE)
+# "Authorization: Bearer sk-..." — the scheme and the credential, not the rest of the line.
+_AUTH = re.compile(
+    r"(?P<key>[\w.\-]*authorization)(?P<sep>[ \t]*[:=][ \t]*)(?P<value>(?:(?:bearer|basic|token|digest|apikey)[ \t]+)?[^\s,'\"\]\}]+)",
+    re.IGNORECASE,
+)
+
+# JSON / Python reprs: "api_key": "sk-...", 'Authorization': 'Bearer sk-...'.
+_QUOTED = re.compile(rf"""(?P<key>(?P<q>["'])[\w.\-]*{_SECRET_WORD}(?P=q))(?P<sep>[ \t]*:[ \t]*)(?P<q2>["'])(?P<value>[^"'\n]*)(?P=q2)""", re.IGNORECASE)
+
+# Values that say a secret is absent; redacting them would only hide the reason.
+_NOT_SECRETS = frozenset({"null", "none", "~", "true", "false", "set", "unset", "missing", "required", "empty", REDACTED.lower()})
 
 # Environment variables whose values must never appear in a file evalkit writes.
 _extra_secret_values: set[str] = set()
@@ -42,13 +53,22 @@ def redact_text(text: str) -> str:
     for value in _extra_secret_values:
         text = text.replace(value, REDACTED)
 
-    def repl(m: re.Match[str]) -> str:
-        key = m.group("key")
-        if key.endswith("_env") or key.endswith("-env"):
-            return m.group(0)
-        return f"{key}{m.group('sep')}{REDACTED}"
+    def keep(key: str, value: str) -> bool:
+        return key.endswith(("_env", "-env")) or value.lower() in _NOT_SECRETS
 
-    text = _AUTH.sub(lambda m: f"{m.group('key')}{m.group('sep')}{REDACTED}", text)
+    def repl(m: re.Match[str]) -> str:
+        if keep(m.group("key"), m.group("value")):
+            return m.group(0)
+        return f"{m.group('key')}{m.group('sep')}{REDACTED}"
+
+    def repl_quoted(m: re.Match[str]) -> str:
+        if keep(m.group("key").strip("\"'"), m.group("value")):
+            return m.group(0)
+        q = m.group("q2")
+        return f"{m.group('key')}{m.group('sep')}{q}{REDACTED}{q}"
+
+    text = _QUOTED.sub(repl_quoted, text)
+    text = _AUTH.sub(repl, text)
     return _KV.sub(repl, text)
 
 
