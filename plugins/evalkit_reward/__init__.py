@@ -1,0 +1,43 @@
+"""evalkit's reward domain: preference data, reward-model and DPO/KTO scorers, pairwise
+metrics and reports (see docs/reward.md).
+
+Public names are imported on first use, so ``import evalkit_reward`` stays cheap::
+
+    from evalkit_reward import PairwiseAccuracy, pairwise_accuracy, reward_compute_metrics
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_EXPORTS = {
+    "PairwiseAccuracy": "evalkit_reward.metrics",
+    "PairwiseCalibration": "evalkit_reward.metrics",
+    "RewardBenchScore": "evalkit_reward.metrics",
+    "BestOfN": "evalkit_reward.metrics",
+    "RankingAccuracy": "evalkit_reward.metrics",
+    "ScoreRegression": "evalkit_reward.metrics",
+    "pairwise_accuracy": "evalkit_reward.functional",
+    "pairwise_from_scores": "evalkit_reward.functional",
+    "pairwise_calibration": "evalkit_reward.functional",
+    "rewardbench_sections": "evalkit_reward.functional",
+    "best_of_n": "evalkit_reward.functional",
+    "ranking": "evalkit_reward.functional",
+    "score_regression": "evalkit_reward.functional",
+    "PreferenceFormat": "evalkit_reward.label_format",
+    "RewardHead": "evalkit_reward.heads",
+    "DPOHead": "evalkit_reward.heads",
+    "reward_compute_metrics": "evalkit_reward.training",
+    "ImplicitRewardCallback": "evalkit_reward.training",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'evalkit_reward' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

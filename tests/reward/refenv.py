@@ -1,0 +1,64 @@
+"""Reference packages for the reward tests, installed outside the project venv.
+
+Peers pin versions the project cannot take (RewardBench pins transformers 4.51), so each one
+gets its own cached place under ``/tmp`` (``EVALKIT_REF_DIR`` overrides it), built on first use
+and reused afterwards (a stamp file marks a finished build):
+
+* RewardBench: a separate virtual environment (torch==2.13.0 first, so pip takes the local
+  CPU build), run in a subprocess;
+* LLaMA-Factory and TRL: ``pip install --no-deps --target`` directories whose pure-Python code
+  is imported next to the project's own torch and transformers.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(os.environ.get("EVALKIT_REF_DIR", "/tmp/evalkit-ref"))
+TORCH = "torch==2.13.0"
+TRL_TARGET_PACKAGES = ["trl==1.16.0", "datasets", "pyarrow", "dill", "multiprocess", "xxhash", "fsspec", "pandas", "python-dateutil", "pytz", "tzdata"]
+
+
+def _pip(python: str, *args: str, timeout: int = 1500) -> None:
+    proc = subprocess.run([python, "-m", "pip", "install", "-q", *args], capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"pip install {' '.join(args)} failed:\n{proc.stderr[-2000:]}")
+
+
+def target_dir(name: str, packages: list[str]) -> Path:
+    """A ``--no-deps --target`` directory holding ``packages`` (built once)."""
+    out = ROOT / name
+    stamp = out / ".evalkit-ref-ok"
+    if not stamp.exists():
+        out.mkdir(parents=True, exist_ok=True)
+        _pip(sys.executable, "--no-deps", "--target", str(out), *packages)
+        stamp.write_text(" ".join(packages))
+    return out
+
+
+def llamafactory_dir() -> Path:
+    return target_dir("llamafactory", ["llamafactory==0.9.5"])
+
+
+def trl_dir() -> Path:
+    return target_dir("trl", TRL_TARGET_PACKAGES)
+
+
+def rewardbench_python() -> Path:
+    """The interpreter of a venv with ``rewardbench`` installed (built once)."""
+    venv = ROOT / "rewardbench-venv"
+    python = venv / "bin" / "python"
+    stamp = venv / ".evalkit-ref-ok"
+    if not stamp.exists():
+        subprocess.run([str(Path(sys.base_prefix) / "bin" / "python3"), "-m", "venv", str(venv)], check=True, timeout=300)
+        _pip(str(python), TORCH)
+        _pip(str(python), "rewardbench==0.1.4")
+        stamp.write_text("rewardbench==0.1.4")
+    return python
+
+
+if __name__ == "__main__":  # warm the caches: python tests/reward/refenv.py
+    print(llamafactory_dir(), trl_dir(), rewardbench_python())
