@@ -1,4 +1,5 @@
-"""``evalkit-plugins``: list discovered plugins, their distribution, version and registrations."""
+"""``evalkit-plugins``: list discovered plugins, their distribution, version, registrations and
+how long each took to import (every evalkit command pays that time)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
                 "hooks": info.hooks,
                 "registers": registry.provided_by(info.name),
                 "error": info.error,
+                "load_s": round(info.load_s, 4),
             }
         )
     if args.json:
@@ -43,14 +45,24 @@ def main(argv: list[str] | None = None) -> int:
     from rich.table import Table
 
     table = Table(title="evalkit plugins")
-    for col in ("plugin", "distribution", "version", "registers", "status"):
-        table.add_column(col)
+    for col in ("plugin", "distribution", "version", "registers", "load", "status"):
+        table.add_column(col, justify="right" if col == "load" else "left")
     for row in rows:
-        registers = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in row["registers"].items()) or "-"
+        registers = "\n".join(f"{kind}: {', '.join(names)}" for kind, names in row["registers"].items()) or "-"
         status = f"[red]failed: {row['error']}[/red]" if row["error"] else ("built-in" if row["builtin"] else "third-party")
-        table.add_row(row["name"], row["distribution"], row["version"], registers, status)
-    Console().print(table)
+        table.add_row(row["name"], row["distribution"], row["version"], registers, _ms(row["load_s"]), status)
+    console = Console()
+    console.print(table)
+    total = sum(r["load_s"] for r in rows)
+    slow = max(rows, key=lambda r: r["load_s"], default=None)
+    if slow is not None:
+        console.print(f"plugins imported in {_ms(total)} (slowest: {slow['name']}, {_ms(slow['load_s'])})", highlight=False)
+        console.print("a plugin should import heavy libraries (torch, ...) inside its factories", highlight=False)
     return 0
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
 if __name__ == "__main__":  # pragma: no cover

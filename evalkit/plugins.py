@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import metadata
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "evalkit"
 ALLOW_LIST_ENV = "EVALKIT_LOAD_PLUGINS"
 BUILTIN_DISTRIBUTION = "evalkit"
+SLOW_LOAD_S = 1.0  # a third-party plugin slower to import than this is reported
 
 
 @dataclass
@@ -40,6 +42,7 @@ class PluginInfo:
     builtin: bool
     hooks: list[str] = field(default_factory=list)
     error: str | None = None
+    load_s: float = 0.0  # seconds its module took to import (heavy imports belong in factories)
 
 
 @dataclass
@@ -99,12 +102,20 @@ def build_plugin_set(extra_plugins: list[Any] | None = None) -> PluginSet:
         if not builtin and allow is not None and ep.name not in allow and dist not in allow:
             continue
         infos.append(info)
+        started = time.perf_counter()
         try:
             module = ep.load()
         except Exception as exc:  # a broken plugin must not take the others down
             info.error = f"{type(exc).__name__}: {exc}"
             log.warning("evalkit plugin %r (%s) failed to load: %s", ep.name, dist, info.error)
             continue
+        finally:
+            info.load_s = time.perf_counter() - started
+        if not builtin and info.load_s >= SLOW_LOAD_S:
+            log.warning(
+                "evalkit plugin %r (%s) took %.1f s to import, which every evalkit command pays "
+                "(fix: import heavy libraries such as torch inside the plugin's factories)", ep.name, dist, info.load_s,
+            )
         if pm.is_registered(module):
             continue
         pm.register(module, name=ep.name)
