@@ -1,0 +1,73 @@
+"""One page shell for ``report.html`` and ``compare.html``: the Jinja2 template, stylesheet
+and explorer script from package data, inlined, plus the embedded JSON data."""
+
+from __future__ import annotations
+
+import json
+import math
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from evalkit import __version__
+from evalkit.html.samples import MAX_FIELD_CHARS
+from evalkit.html.svg import render
+
+
+@lru_cache(maxsize=None)
+def asset(name: str) -> str:
+    return resources.files("evalkit.html").joinpath("assets", name).read_text(encoding="utf-8")
+
+
+def fmt(value: Any) -> str:
+    """A figure as a page shows it: 4 decimals for fractions, plain for the rest."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return "–"
+        if value and abs(value) < 1e-4:
+            return f"{value:.2e}"  # small p-values stay visible
+        return f"{value:.4f}" if abs(value) < 1000 else f"{value:,.1f}"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return str(value)
+
+
+def script_json(data: Any) -> str:
+    """JSON that is safe inside ``<script type="application/json">`` (no ``</script>`` break-out)."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str, allow_nan=False)
+    return text.replace("</", "<\\/").replace("<!--", "<\\!--").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+def jsonable(value: Any) -> Any:
+    """NaN/inf -> None, so the embedded JSON is valid for ``JSON.parse``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def render_page(**context: Any) -> str:
+    import jinja2
+
+    env = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)  # lenient: optional section keys
+    template = env.from_string(asset("page.html.j2"))
+    data = context.pop("data", {})
+    defaults = {"sections": [], "banners": [], "identity": [], "chips": [], "payload": None, "error_types": [], "subsets": [],
+                "names": [], "base": 0, "others": [], "flip_keys": [], "flips_cut": False, "flips_cap": 0}
+    return template.render(**{**defaults, **context}, css=asset("style.css"), js=asset("explorer.js"), data_json=script_json(jsonable(data)),
+                           fmt=fmt, svg=render, version=__version__, max_chars=MAX_FIELD_CHARS)
+
+
+def write_atomic(path: Path, text: str) -> Path:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
