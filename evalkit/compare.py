@@ -108,6 +108,11 @@ def build_comparison(runs: Sequence[FinishedRun]) -> dict[str, Any]:
         "shared_overrides": shared,
         "flips": [flips(runs[0], other) for other in runs[1:]],
     }
+    from evalkit.html.identity import comparability, run_identity
+    from evalkit.stats import compare_runs
+
+    comparison["comparability"] = comparability([run_identity(r) for r in runs], names)  # the compare.html banner
+    comparison["significance"] = compare_runs([r.records for r in runs], names)  # deltas vs run 0: bootstrap CIs, McNemar
     aggregates = report_aggregates([r.metrics for r in runs])
     if aggregates:
         comparison["aggregates"] = aggregates
@@ -135,6 +140,9 @@ def write_comparison(out_dir: Path, comparison: dict[str, Any]) -> None:
         figures = [("yes" if v else "no") if isinstance(v, bool) else v for v in (row["figures"].get(c) for c in columns)]
         append_rows(sheet, [[row.get("column"), *[(row.get("swept") or {}).get(k) for k in swept], *figures, row["run_dir"]]])
     format_sheet(sheet, freeze="B2")
+    from evalkit.excel_charts import add_headline_chart, fraction_columns, write_significance_sheet
+
+    add_headline_chart(sheet, fraction_columns(sheet))
     flips_sheet = wb.create_sheet("flips")
     flips_sheet.append(["base_run", "other_run", "direction", "id", "label", "base_prediction", "other_prediction"])
     for pair in comparison["flips"]:
@@ -148,6 +156,8 @@ def write_comparison(out_dir: Path, comparison: dict[str, Any]) -> None:
     shared_sheet.append(["key", "value"])
     append_rows(shared_sheet, (comparison.get("shared_overrides") or {}).items())
     format_sheet(shared_sheet)
+    if comparison.get("significance"):
+        format_sheet(write_significance_sheet(wb, comparison["significance"]), freeze="D2")
     save_workbook(wb, out_dir / SUMMARY_XLSX)
 
 
@@ -155,6 +165,9 @@ def compare_dirs(run_dirs: Sequence[str | Path], out_dir: str | Path) -> dict[st
     runs = [load_run(d) for d in run_dirs]
     comparison = build_comparison(runs)
     write_comparison(Path(out_dir), comparison)
+    from evalkit.html import write_compare_html
+
+    write_compare_html(out_dir, runs, comparison=comparison)
     return comparison
 
 
@@ -169,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"evalkit-compare: error: {exc}\n")
         return exc.exit_code
     print_comparison(comparison)
-    print(f"written: {Path(args.out) / SUMMARY_JSON}, {Path(args.out) / SUMMARY_XLSX}")
+    print(f"written: {Path(args.out) / SUMMARY_JSON}, {Path(args.out) / SUMMARY_XLSX}, {Path(args.out) / 'compare.html'}")
     return 0
 
 

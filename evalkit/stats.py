@@ -187,7 +187,8 @@ def paired_bootstrap(base_states: np.ndarray, other_states: np.ndarray, figures:
         column = deltas[:, j] if n else np.array([float("nan")])
         finite = column[np.isfinite(column)]
         low, high = (np.percentile(finite, [2.5, 97.5]) if finite.size else (float("nan"), float("nan")))
-        out.append({"base": value_base, "other": value_other, "delta": value_other - value_base, "ci_low": float(low), "ci_high": float(high)})
+        row = {"base": value_base, "other": value_other, "delta": value_other - value_base, "ci_low": float(low), "ci_high": float(high)}
+        out.append({k: (v if math.isfinite(v) else None) for k, v in row.items()})  # JSON has no NaN
     return out
 
 

@@ -98,12 +98,16 @@ class SweepSummary(Callback):
         if not finished:
             return
         try:
-            comparison = build_comparison([load_run(d) for d in finished])
+            runs = [load_run(d) for d in finished]
+            comparison = build_comparison(runs)
         except EvalKitError as exc:
             log.error("sweep summary skipped: %s", exc)
             return
         comparison["failed_jobs"] = [str(d) for d in failed]
         comparison["incomplete_jobs"] = [str(d) for d in incomplete]
         write_comparison(sweep_dir, comparison)
+        from evalkit.html import write_compare_html
+
+        write_compare_html(sweep_dir, runs, comparison=comparison)
         print_comparison(comparison)
         log.info("sweep summary written to %s", sweep_dir / "summary.json")

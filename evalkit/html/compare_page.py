@@ -108,7 +108,7 @@ def runs_section(runs: Sequence[FinishedRun], names: Sequence[str], base: int) -
 
 def write_compare_html(out_dir: str | Path, runs: Sequence[FinishedRun], *, base: int = 0, comparison: Mapping[str, Any] | None = None) -> Path:
     """Write ``compare.html`` into ``out_dir``. ``comparison`` (the ``summary.json`` dict) gives
-    precomputed ``significance`` / ``comparable`` entries; missing ones are computed here."""
+    precomputed ``significance`` / ``comparability`` entries; missing ones are computed here."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     names = run_names(runs)
@@ -117,7 +117,7 @@ def write_compare_html(out_dir: str | Path, runs: Sequence[FinishedRun], *, base
     if significance is None:
         significance = compare_runs([r.records for r in runs], names, base=base)
         significance = [{**pair, "base": names[base], "other": names[i]} for pair, i in zip(significance, [j for j in range(len(runs)) if j != base])]
-    status = comparison.get("comparable") or comparability([run_identity(r) for r in runs], names, base)
+    status = comparison.get("comparability") or comparability([run_identity(r) for r in runs], names, base)
     banners = []
     if not status["comparable"]:
         items = [f"{r['label']} of {r['run']}: {r['value']} (base: {r['base_value']})" for r in status["reasons"]]
