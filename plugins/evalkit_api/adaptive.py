@@ -4,8 +4,12 @@
 smoothed share of replies that are HTTP 429 passes ``threshold``) the limit is multiplied by
 ``decrease`` — at most once per ``cooldown`` seconds, so one burst of 429s halves it once —
 and every success adds ``1 / limit`` (about +1 per round trip of the whole window), as TCP
-and inspect_ai do. Scattered 429s (a few percent) and 5xx never shrink it: the sample that
-got one just waits its ``Retry-After`` and tries again.
+and inspect_ai do. A 429 reply comes back at once, so concurrency alone cannot slow a client
+down to a rate limit: sustained 429s also start *pacing* — request starts are spaced to the
+rate the server was measured to admit (its successes over the last second), no start comes
+before a ``Retry-After``, and the pace then grows by one request/s per second until the next
+429s. Scattered 429s (a few percent) and 5xx change nothing: the sample that got one just
+waits its ``Retry-After`` and tries again.
 
 :class:`HedgePolicy` — when one attempt has run ``multiplier`` times the running p95 latency
 (never sooner than ``floor`` seconds, and only once ``min_samples`` latencies are known), a
@@ -26,33 +30,60 @@ class AIMDLimit:
     decrease: float = 0.5
     threshold: float = 0.1
     smoothing: float = 0.02
-    cooldown: float = 0.25
+    cooldown: float = 1.0
     enabled: bool = True
     limit: float = 0.0
     rate_limited_share: float = 0.0  # smoothed share of replies that were 429
     decreases: int = 0
+    pace: float | None = None  # request starts per second while rate limited; None: unpaced
     _next_decrease: float = 0.0
+    _next_start: float = 0.0
+    _first_success: float | None = None
+    _admitted: collections.deque[float] = field(default_factory=collections.deque)  # success times, last second
 
     def __post_init__(self) -> None:
         self.minimum = max(1, min(self.minimum, self.maximum))
         self.limit = float(self.maximum)
 
+    def start_delay(self, now: float) -> float:
+        """Seconds until the next request may start (0: now)."""
+        return max(0.0, self._next_start - now) if self.enabled else 0.0
+
+    def started(self, now: float) -> None:
+        """A request starts now: the next one waits one pace interval."""
+        if self.pace is not None:  # a start that woke late does not push the later ones back
+            interval = 1.0 / self.pace
+            self._next_start = max(self._next_start, now - interval) + interval
+
     @property
     def current(self) -> int:
         return max(self.minimum, int(self.limit))
 
-    def on_reply(self, rate_limited: bool, now: float | None = None) -> bool:
+    def on_reply(self, rate_limited: bool, now: float | None = None, retry_after: float | None = None) -> bool:
         """Record one HTTP reply (429 or not); True when the limit changed."""
         if not self.enabled:
             return False
         before = self.current
+        now = time.monotonic() if now is None else now
         self.rate_limited_share += self.smoothing * (float(rate_limited) - self.rate_limited_share)
         if not rate_limited:
             self.limit = min(float(self.maximum), self.limit + 1.0 / max(self.limit, 1.0))
+            self._admitted.append(now)
+            if self._first_success is None:
+                self._first_success = now
+            while self._admitted and self._admitted[0] < now - 1.0:
+                self._admitted.popleft()
+            if self.pace is not None:
+                self.pace += 1.0 / self.pace  # +1 request/s per second of successes
             return self.current != before
-        now = time.monotonic() if now is None else now
-        if self.rate_limited_share >= self.threshold and now >= self._next_decrease:
+        sustained = self.rate_limited_share >= self.threshold or self.pace is not None
+        if sustained and retry_after:
+            self._next_start = max(self._next_start, now + min(retry_after, 5.0))
+        if sustained and now >= self._next_decrease:
             self.limit = max(float(self.minimum), self.limit * self.decrease)
+            if self._first_success is not None and now - self._first_success >= 1.0:  # a full second measured
+                admitted = 0.95 * sum(1 for t in self._admitted if t >= now - 1.0)
+                self.pace = max(1.0, admitted if self.pace is None else min(self.pace, admitted))
             self.rate_limited_share = self.threshold / 2  # start measuring again at the new limit
             self._next_decrease = now + self.cooldown
             self.decreases += 1
@@ -84,6 +115,10 @@ class HedgePolicy:
             self._since_sort = 0
             ordered = sorted(self._latencies)
             self._p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+
+    def reset(self) -> None:
+        """New counts for a new ``generate`` call; the latencies seen so far are kept."""
+        self.started = self.hedged = self.won = 0
 
     def delay(self) -> float | None:
         """Seconds after which an attempt still running gets a duplicate; None: never."""

@@ -314,7 +314,7 @@ class ApiBackend:
         state["loop"], state["task"] = asyncio.get_running_loop(), asyncio.current_task()
         aiohttp = self._aiohttp
         self.counters = RunStats()
-        self.hedger = HedgePolicy(enabled=self.hedge, **self.hedge_options)
+        self.hedger.reset()
         self.pool = pool = EndpointPool(
             self.base_urls,
             self.concurrency,
@@ -401,10 +401,11 @@ class ApiBackend:
         while True:
             endpoint = await pool.acquire(avoid)
             attempts += 1
-            running = {self._start(client, pool, endpoint, data): endpoint}
+            primary = self._start(client, pool, endpoint, data)
+            running = {primary: endpoint}
             hedge_after = self.hedger.delay()
             won: tuple[Completion, float] | None = None
-            winner: Endpoint | None = None
+            hedge_won = False
             error: RetryableError | None = None
             try:
                 while running and won is None:
@@ -422,7 +423,7 @@ class ApiBackend:
                             error = RetryableError("endpoint taken out", where.base_url, connect=True)
                             continue
                         try:
-                            won, winner = task.result(), where
+                            won, hedge_won = task.result(), task is not primary
                             break
                         except RetryableError as exc:
                             error = exc
@@ -435,7 +436,7 @@ class ApiBackend:
                     await asyncio.gather(*running, return_exceptions=True)
             if won is not None:
                 completion, latency = won
-                if winner is not endpoint:
+                if hedge_won:
                     self.hedger.won += 1
                 self.hedger.observe(latency)
                 self.counters.ok += 1
@@ -488,7 +489,7 @@ class ApiBackend:
         if status >= 400:
             detail = error_message(body)
             if status == 429:
-                pool.reply(endpoint, ok=False, rate_limited=True)
+                pool.reply(endpoint, ok=False, rate_limited=True, retry_after=retry_after_seconds(headers))
             elif is_retryable_status(status):
                 pool.failure(endpoint, connect=False)
             if is_retryable_status(status):

@@ -37,7 +37,8 @@ class Endpoint:
         return self.in_flight / max(1, self.limit.current)
 
     def snapshot(self) -> dict[str, Any]:
-        return {**self.counts, "healthy": self.healthy, "concurrency": self.limit.current}
+        pace = self.limit.pace
+        return {**self.counts, "healthy": self.healthy, "concurrency": self.limit.current, "concurrency_decreases": self.limit.decreases, "paced_rps": round(pace, 1) if pace else None}
 
 
 class EndpointPool:
@@ -80,14 +81,18 @@ class EndpointPool:
         """An endpoint with room for one more attempt (its ``in_flight`` already counted)."""
         while True:
             self._revive()
-            room = [e for e in self._candidates(avoid) if e.in_flight < e.limit.current]
+            now = time.monotonic()
+            candidates = self._candidates(avoid)
+            room = [e for e in candidates if e.in_flight < e.limit.current and e.limit.start_delay(now) == 0.0]
             if room:
                 endpoint = min(room, key=lambda e: e.load)
                 endpoint.in_flight += 1
                 endpoint.counts["requests"] += 1
+                endpoint.limit.started(now)
                 return endpoint
             self._changed.clear()
-            wake = [e.down_until - time.monotonic() for e in self.endpoints if not e.healthy and self.probe is None]
+            wake = [e.down_until - now for e in self.endpoints if not e.healthy and self.probe is None]
+            wake += [e.limit.start_delay(now) for e in candidates if e.in_flight < e.limit.current]
             try:
                 await asyncio.wait_for(self._changed.wait(), timeout=max(0.01, min(wake)) if wake else None)
             except asyncio.TimeoutError:
@@ -107,7 +112,7 @@ class EndpointPool:
         self._changed.set()
 
     # -- outcomes ------------------------------------------------------------------------
-    def reply(self, endpoint: Endpoint, *, ok: bool, rate_limited: bool = False) -> None:
+    def reply(self, endpoint: Endpoint, *, ok: bool, rate_limited: bool = False, retry_after: float | None = None) -> None:
         """An HTTP reply arrived (a success, a 429, or another status)."""
         if ok:
             endpoint.counts["ok"] += 1
@@ -115,7 +120,7 @@ class EndpointPool:
             endpoint.down_s = 0.0
         elif rate_limited:
             endpoint.counts["rate_limited"] += 1
-        if endpoint.limit.on_reply(rate_limited):
+        if endpoint.limit.on_reply(rate_limited, retry_after=retry_after):
             self._changed.set()
             self.on_change()
 

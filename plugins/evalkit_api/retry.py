@@ -11,8 +11,9 @@ Two kinds of failure, kept apart on purpose:
 
 :class:`Backoff` computes the wait before attempt ``k + 1``: ``initial * multiplier**(k-1)``
 capped at ``max``, plus up to ``jitter`` × that at random so that many requests failing
-together (a 503 burst) do not come back together. A server's ``Retry-After`` wins when it
-gives one (it knows when capacity returns), capped at ``retry_after_max``.
+together (a 503 burst) do not come back together. A server's ``Retry-After`` (capped at
+``retry_after_max``) is the least we wait: it knows when capacity returns, and a tiny one
+("retry in 20 ms") must not let a sample burn its retries in a second of 429s.
 """
 
 from __future__ import annotations
@@ -61,8 +62,8 @@ class Backoff:
 
     def delay(self, failed_attempts: int, retry_after: float | None = None, rng: random.Random | None = None) -> float:
         """Seconds to wait after ``failed_attempts`` (>= 1) failures in a row."""
-        if retry_after is not None and retry_after > 0:
-            return min(retry_after, self.retry_after_max)
         base = min(self.max, self.initial * self.multiplier ** max(0, failed_attempts - 1))
+        if retry_after is not None and retry_after > 0:
+            return max(min(retry_after, self.retry_after_max), base)
         spread = (rng or random).uniform(0.0, self.jitter * base) if self.jitter else 0.0
         return base + spread

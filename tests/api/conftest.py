@@ -34,11 +34,53 @@ def stub() -> Iterator[StubServer]:
         yield server
 
 
-def free_port() -> int:
-    """A port nothing listens on (bound, then released)."""
+@pytest.fixture
+def closed_url() -> Iterator[str]:
+    """The URL of a port that refuses connections: bound (port 0) and held, never listening,
+    so no other process can take it while the test runs."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+
+
+class StubProcess:
+    """The stub server in its own process (``kill -9`` works on it); port 0, read from READY."""
+
+    def __init__(self, *args: str) -> None:
+        import sys
+
+        stub = Path(__file__).resolve().parents[1] / "servers" / "openai_stub.py"
+        self.proc = subprocess.Popen([sys.executable, str(stub), "--model", "m", *args], stdout=subprocess.PIPE, text=True)
+        line = (self.proc.stdout.readline() if self.proc.stdout else "").strip()
+        if not line.startswith("READY "):
+            self.proc.kill()
+            raise RuntimeError(f"stub server did not start: {line!r}")
+        self.base_url = line.split(" ", 1)[1]
+
+    def stats(self) -> dict[str, Any]:
+        import urllib.request
+
+        with urllib.request.urlopen(self.base_url.rsplit("/v1", 1)[0] + "/_stats", timeout=10) as reply:
+            return json.loads(reply.read())
+
+    def kill(self) -> None:
+        self.proc.kill()  # SIGKILL: no goodbye to the connections in flight
+        self.proc.wait(10)
+
+
+@pytest.fixture
+def stub_process():
+    """Start stub server processes: ``stub_process("--latency", "0.05")``; all killed at the end."""
+    started: list[StubProcess] = []
+
+    def start(*args: str) -> StubProcess:
+        started.append(StubProcess(*args))
+        return started[-1]
+
+    yield start
+    for server in started:
+        if server.proc.poll() is None:
+            server.kill()
 
 
 def api_args(base_url: str, tmp_path: Path, *extra: str, run_dir: Path | None = None) -> list[str]:

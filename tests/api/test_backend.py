@@ -13,7 +13,6 @@ from evalkit.errors import BackendError, ConfigError
 from evalkit.progress import RunProgress
 from evalkit.types import GenerationConfig, Request, Result
 from evalkit_api.backend import ApiBackend
-from tests.api.conftest import free_port
 from tests.servers.openai_stub import messages_hash
 
 KEY = "sk-direct-test-9c0ffee1234"
@@ -50,7 +49,8 @@ def backend_for(stub, **options) -> RecordingBackend:
     options.setdefault("model", "m")
     options.setdefault("backoff_initial", 0.01)
     options.setdefault("backoff_jitter", 0.0)
-    options.setdefault("timeout", 2.0)
+    options.setdefault("timeout", 5.0)
+    options.setdefault("hedge", False)  # exact attempt counts below; hedging has its own tests
     return RecordingBackend(base_url=stub.base_url, **options)
 
 
@@ -82,8 +82,8 @@ def test_retry_after_is_honoured(stub):
 
 
 def test_timeouts_malformed_bodies_and_dropped_connections_are_retried(stub):
-    stub.configure(faults=("slow", "malformed", "disconnect"), slow_delay=1.0)
-    backend = backend_for(stub, timeout=0.2)
+    stub.configure(faults=("slow", "malformed", "disconnect"), slow_delay=5.0)
+    backend = backend_for(stub, timeout=1.0)
     results = run(backend, make_requests(3))
     assert [r.attempts for r in results] == [4, 4, 4] and all(r.ok for r in results)
     assert backend.counters.attempt_failures == {"timeout": 3, "malformed response": 3, "connection error": 3}
@@ -193,8 +193,8 @@ def test_model_is_discovered_when_not_given(stub):
     assert backend.model == "m"
 
 
-def test_unreachable_at_start_is_one_error_naming_base_url():
-    base_url = f"http://127.0.0.1:{free_port()}/v1"
+def test_unreachable_at_start_is_one_error_naming_base_url(closed_url):
+    base_url = closed_url
     backend = ApiBackend(base_url=base_url, model="m")
     with pytest.raises(BackendError) as err:
         backend.generate(make_requests(5), lambda r: None)

@@ -11,7 +11,7 @@ import signal
 import time
 from pathlib import Path
 
-from tests.api.conftest import NUM_ROWS, complete_rows, files_containing, free_port, row_hash, start_cli
+from tests.api.conftest import NUM_ROWS, complete_rows, files_containing, row_hash, start_cli
 from tests.conftest import error_line, read_jsonl
 
 KEY_ENV = "EVALKIT_TEST_API_KEY"
@@ -29,8 +29,8 @@ def _check_every_sample_once_and_right(run_dir: Path) -> list[dict]:
 
 def test_every_sample_completes_when_each_meets_every_fault(stub, api_cli, tmp_path):
     # Each conversation's first five attempts fail five different ways, then it succeeds.
-    stub.configure(faults=("500", "429", "slow", "malformed", "disconnect"), retry_after=0.05, slow_delay=1.5, latency=0.005, api_key=KEY)
-    proc = api_cli(stub.base_url, tmp_path, "backend.timeout=0.4", "backend.concurrency=8", f"backend.api_key_env={KEY_ENV}", env={KEY_ENV: KEY})
+    stub.configure(faults=("500", "429", "slow", "malformed", "disconnect"), retry_after=0.05, slow_delay=5.0, latency=0.005, api_key=KEY)
+    proc = api_cli(stub.base_url, tmp_path, "backend.timeout=1.0", "backend.hedge=false", "backend.concurrency=8", f"backend.api_key_env={KEY_ENV}", env={KEY_ENV: KEY})
     assert proc.returncode == 0, proc.stderr
     run_dir = tmp_path / "run"
     rows = _check_every_sample_once_and_right(run_dir)
@@ -123,8 +123,8 @@ def test_invalid_request_stops_early_without_retries(stub, api_cli, tmp_path):
     assert complete_rows(tmp_path / "run" / "predictions.jsonl") == []
 
 
-def test_unreachable_server_is_one_line_naming_base_url(api_cli, tmp_path):
-    base_url = f"http://127.0.0.1:{free_port()}/v1"
+def test_unreachable_server_is_one_line_naming_base_url(api_cli, tmp_path, closed_url):
+    base_url = closed_url
     proc = api_cli(base_url, tmp_path)
     line = error_line(proc)
     assert "cannot connect" in line and base_url in line and "backend.base_url" in line

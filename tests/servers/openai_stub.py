@@ -14,7 +14,18 @@ and ``GET /v1/models`` like vLLM's server, with knobs for what goes wrong in pra
 * ``api_key``: requests whose ``Authorization`` is not ``Bearer <api_key>`` get 401 (and,
   like some real servers, the 401 message echoes the key it received);
 * ``model``: another model name gets 404; ``max_tokens_limit``: a larger ``max_tokens``
-  gets 400, like vLLM's context-length check; ``ignore_n``: one choice whatever ``n`` asks.
+  gets 400, like vLLM's context-length check; ``ignore_n``: one choice whatever ``n`` asks;
+* ``rate_limit``: requests admitted per second (a token bucket holding ``rate_burst`` seconds
+  of them); beyond it HTTP 429 with ``Retry-After`` = the time until the next one is admitted;
+* ``tool_mode``, for requests that offer ``tools`` (function calling): ``native`` answers
+  with ``tool_calls`` and ``content: null`` (``finish_reason: tool_calls``, plus a
+  ``reasoning_content``), ``torn`` does the same with each ``arguments`` string cut in half,
+  ``tag`` leaves a hermes ``<tool_call>{...}</tool_call>`` inside ``content`` and no
+  ``tool_calls`` (a server whose tool parser failed silently). The calls are the expected
+  ``label`` list (``{"toolName", "paramList"}`` items) as OpenAI calls.
+
+A slow reply whose client gave up (timeout, or a hedge won) is counted as ``abandoned`` in
+the status counts as soon as the client closes the connection.
 
 The last request body and headers (``Authorization`` excluded) per conversation are kept too,
 so tests can check exactly what a client sent.
@@ -54,6 +65,7 @@ from typing import Any
 from aiohttp import web
 
 FAULTS = ("ok", "500", "429", "slow", "malformed", "disconnect")
+TOOL_MODES = ("native", "torn", "tag")
 EXPECT_MARKER = "#expect:"
 DEFAULT_ANSWER = '{"label": []}'
 
@@ -72,6 +84,15 @@ def expected_answer(messages: Any) -> str:
         if isinstance(content, str) and EXPECT_MARKER in content:
             answer = content.rsplit(EXPECT_MARKER, 1)[1].split("\n", 1)[0].strip() or DEFAULT_ANSWER
     return answer
+
+
+def expected_calls(answer: str) -> list[tuple[str, dict[str, Any]]]:
+    """``(name, arguments)`` of each ``{"toolName", "paramList"}`` in an expected answer."""
+    try:
+        label = json.loads(answer).get("label", [])
+    except (ValueError, AttributeError):
+        return []
+    return [(str(c.get("toolName")), dict(c.get("paramList") or {})) for c in label if isinstance(c, dict)]
 
 
 def _tokens(text: str) -> int:
@@ -94,6 +115,9 @@ class StubConfig:
     faults: tuple[str, ...] = ()
     max_tokens_limit: int | None = None
     ignore_n: bool = False  # always one choice, like hosted APIs without n support
+    rate_limit: float = 0.0  # requests admitted per second; 0: no limit
+    rate_burst: float = 1.0  # seconds of rate_limit the bucket holds
+    tool_mode: str = "native"  # native | torn | tag, for requests that offer tools
     seed: int = 0
 
     def update(self, **changes: Any) -> None:
@@ -105,6 +129,8 @@ class StubConfig:
                 bad = [f for f in value if f not in FAULTS]
                 if bad:
                     raise ValueError(f"unknown fault {bad[0]!r}; known: {', '.join(FAULTS)}")
+            if key == "tool_mode" and value not in TOOL_MODES:
+                raise ValueError(f"unknown tool_mode {value!r}; known: {', '.join(TOOL_MODES)}")
             setattr(self, key, value)
 
 
@@ -157,6 +183,8 @@ class StubApp:
         self.config = config
         self.log = RequestLog()
         self.rng = random.Random(config.seed)
+        self._tokens: float | None = None  # rate-limit bucket
+        self._refilled = time.monotonic()
         self.app = web.Application(client_max_size=64 * 1024**2)
         self.app.add_routes(
             [
@@ -194,6 +222,21 @@ class StubApp:
             r -= share
         return "ok"
 
+    def _admit(self) -> float | None:
+        """None when the rate limit admits a request now, else seconds until it would."""
+        rate = self.config.rate_limit
+        if rate <= 0:
+            return None
+        capacity = max(1.0, rate * self.config.rate_burst)
+        now = time.monotonic()
+        tokens = capacity if self._tokens is None else min(capacity, self._tokens + (now - self._refilled) * rate)
+        self._refilled = now
+        if tokens >= 1.0:
+            self._tokens = tokens - 1.0
+            return None
+        self._tokens = tokens
+        return (1.0 - tokens) / rate
+
     async def _latency(self) -> None:
         delay = self.config.latency + (self.rng.uniform(0, self.config.latency_jitter) if self.config.latency_jitter else 0.0)
         if delay > 0:
@@ -230,6 +273,10 @@ class StubApp:
         if not isinstance(n, int) or n < 1:
             return self._error(400, "n must be a positive integer", "BadRequestError", key)
 
+        wait = self._admit()
+        if wait is not None:
+            headers = {"Retry-After": f"{wait:.3f}", "retry-after-ms": str(max(1, int(wait * 1000)))}
+            return self._error(429, "Rate limit reached; please retry later", "rate_limit_error", key, headers)
         fault = self._pick_fault(attempt)
         if fault == "429":
             headers = {"Retry-After": f"{cfg.retry_after:g}", "retry-after-ms": str(int(cfg.retry_after * 1000))}
@@ -243,7 +290,12 @@ class StubApp:
                 request.transport.close()
             raise web.HTTPInternalServerError()  # never reaches the client: the socket is gone
         if fault == "slow":
-            await asyncio.sleep(cfg.slow_delay)
+            deadline = time.monotonic() + cfg.slow_delay
+            while time.monotonic() < deadline:
+                if request.transport is None or request.transport.is_closing():
+                    self.log.reply(key, "abandoned")  # the client gave up (timeout, or a hedge won)
+                    raise web.HTTPRequestTimeout()
+                await asyncio.sleep(min(0.02, max(0.0, deadline - time.monotonic())))
         reply = self._completion(body, messages, 1 if cfg.ignore_n else n)
         if fault == "malformed":
             self.log.reply(key, "malformed")
@@ -257,11 +309,14 @@ class StubApp:
         answer = expected_answer(messages)
         choices = []
         for i in range(n):
+            if body.get("tools"):
+                choices.append({"index": i, **self._tool_message(answer, i)})
+                continue
             think = f"<think>sample {i}</think>\n" if i else ""
             content = f"{think}```json\n{answer}\n```"
             choices.append({"index": i, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"})
         prompt_tokens = sum(_tokens(m.get("content") or "") for m in messages if isinstance(m.get("content"), str))
-        completion_tokens = sum(_tokens(c["message"]["content"]) for c in choices)
+        completion_tokens = sum(_tokens(c["message"]["content"] or json.dumps(c["message"].get("tool_calls"))) for c in choices)
         return {
             "id": f"chatcmpl-{messages_hash(messages)}",
             "object": "chat.completion",
@@ -270,6 +325,22 @@ class StubApp:
             "choices": choices,
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens},
         }
+
+    def _tool_message(self, answer: str, i: int) -> dict[str, Any]:
+        """A function-calling reply carrying the expected label's calls, as ``tool_mode`` says."""
+        calls = expected_calls(answer)
+        mode = self.config.tool_mode
+        if mode == "tag":
+            tags = "".join(f"<tool_call>\n{json.dumps({'name': name, 'arguments': args}, ensure_ascii=False)}\n</tool_call>" for name, args in calls)
+            return {"message": {"role": "assistant", "content": tags}, "finish_reason": "stop"}
+        openai_calls = []
+        for k, (name, args) in enumerate(calls):
+            arguments = json.dumps(args, ensure_ascii=False)
+            if mode == "torn":
+                arguments = arguments[: len(arguments) // 2]
+            openai_calls.append({"id": f"call_{i}_{k}", "type": "function", "function": {"name": name, "arguments": arguments}})
+        message = {"role": "assistant", "content": None, "tool_calls": openai_calls, "reasoning_content": f"calling {len(calls)} tool(s)"}
+        return {"message": message, "finish_reason": "tool_calls"}
 
     async def stats(self, request: web.Request) -> web.Response:
         return web.json_response(self.log.snapshot())
@@ -284,6 +355,7 @@ class StubApp:
     async def reset(self, request: web.Request) -> web.Response:
         self.log.reset()
         self.rng.seed(self.config.seed)
+        self._tokens = None
         return web.json_response({"ok": True})
 
 
@@ -317,6 +389,7 @@ class StubServer:
     def reset(self) -> None:
         self.stub.log.reset()
         self.stub.rng.seed(self.stub.config.seed)
+        self.stub._tokens = None
 
     async def _start(self) -> None:
         self._runner = web.AppRunner(self.stub.app, access_log=None, shutdown_timeout=0.5)
