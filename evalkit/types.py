@@ -216,3 +216,55 @@ class SampleScoring(Protocol):
     ``scores[<metric key>]``, and flips, bad cases and comparisons read them."""
 
     def sample_scores(self, preds: Sequence[Any], targets: Sequence[Any]) -> list[Any]: ...
+
+
+@runtime_checkable
+class ScoringRuntime(Protocol):
+    """What a backend that loads weights hands a sequence-level score head (``wants =
+    "sequences"``): the head tokenizes, batches and runs the models itself.
+
+    ``load_model(kind, path=None)`` returns a model in eval mode on ``device`` — ``kind`` is
+    ``"causal_lm"`` (logits), ``"base"`` (final hidden states) or ``"sequence_classification"``;
+    ``path`` loads another checkpoint of the same family (a DPO reference model), with the
+    backend's dtype and device. ``render(messages, add_generation_prompt)`` applies the chat
+    template as the backend is configured to (its template override and template kwargs) and
+    returns text; tokenize it without adding special tokens (the template holds them).
+    ``checkpoint`` reads stored tensors without loading a model (``path``, ``config()``,
+    ``load_tensors(names)``, ``tensor_shape(name)``). ``batch_size`` and ``max_length`` are the
+    backend's settings.
+    """
+
+    tokenizer: Any
+    device: Any
+    batch_size: int
+    max_length: int | None
+    checkpoint: Any
+
+    def load_model(self, kind: str, path: str | None = None) -> Any: ...
+
+    def render(self, messages: list[dict[str, Any]], *, add_generation_prompt: bool = False) -> str: ...
+
+
+@runtime_checkable
+class ScoreHead(Protocol):
+    """A head with ``mode = "score"``: turns a teacher-forced forward pass into predictions.
+
+    Two forms, told apart by ``wants``:
+
+    * token level — ``wants`` is ``"logits"`` (the causal LM's) or ``"hidden_states"`` (the base
+      model's final hidden states, after the final norm). Rows carry token ids (``input_key``)
+      and labels (``labels_key``); the backend checks every label with
+      ``label_check(vocab_size)`` (a ``(value) -> problem | None`` callable) before any forward
+      pass, calls ``bind(checkpoint, hidden_size=, device=)`` once so the head loads its own
+      weights, batches the rows, calls ``head(values, attention_mask) -> [B, T]`` and hands each
+      sample's own positions to ``to_prediction(values)``; the result is one value per token.
+    * sequence level — ``wants = "sequences"``: the backend calls
+      ``score_sequences(runtime, requests, on_result)`` once with a :class:`ScoringRuntime`;
+      the head renders and tokenizes each request's texts, scores them in batches and calls
+      ``on_result`` once per request (a :class:`Result` whose ``prediction`` is the score, or
+      whose ``error`` says why this sample could not be scored). Reward models and DPO
+      implicit rewards are heads of this form (``evalkit_reward``).
+    """
+
+    mode: str
+    wants: str

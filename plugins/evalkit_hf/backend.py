@@ -132,17 +132,20 @@ class HFBackend:
                 raise BackendError(f"cannot load the tokenizer: {_first_line(exc)}", where=f"model.path={self.checkpoint.tokenizer_path}") from None
         return self._tokenizer
 
-    def load_model(self, kind: str) -> Any:
-        """``kind``: ``causal_lm`` (generate, logits) or ``base`` (final hidden states)."""
-        if kind in self._models:
-            return self._models[kind]
-        from transformers import AutoModel, AutoModelForCausalLM
+    def load_model(self, kind: str, path: str | Path | None = None) -> Any:
+        """``kind``: ``causal_lm`` (generate, logits), ``base`` (final hidden states) or
+        ``sequence_classification`` (reward models); ``path``: another checkpoint (a DPO reference)."""
+        key = kind if path is None else f"{kind}:{path}"
+        if key in self._models:
+            return self._models[key]
+        from transformers import AutoModel, AutoModelForCausalLM, AutoModelForSequenceClassification
 
         from evalkit_hf.tiny import quiet_transformers
 
-        if kind == "causal_lm":
+        if kind == "causal_lm" and path is None:
             self._check_lm_head()
-        cls = AutoModelForCausalLM if kind == "causal_lm" else AutoModel
+        cls = {"causal_lm": AutoModelForCausalLM, "sequence_classification": AutoModelForSequenceClassification}.get(kind, AutoModel)
+        source = str(path) if path is not None else str(self.checkpoint.path)
         kwargs: dict[str, Any] = {"dtype": self.torch_dtype(), "trust_remote_code": self.checkpoint.trust_remote_code}
         if self.attn_implementation:
             kwargs["attn_implementation"] = self.attn_implementation
@@ -151,11 +154,11 @@ class HFBackend:
             with quiet_transformers():
                 model = cls.from_pretrained(str(self.checkpoint.path), **kwargs)
         except (OSError, ValueError, RuntimeError, KeyError) as exc:
-            raise BackendError(f"cannot load the model: {_first_line(exc)}", where=f"model.path={self.checkpoint.path}") from None
+            raise BackendError(f"cannot load the model: {_first_line(exc)}", where=f"model.path={source}") from None
         model.to(self.device)
         model.eval()
-        log.info("loaded %s (%s) on %s in %.1fs", self.checkpoint.path, kind, self.device, time.monotonic() - started)
-        self._models[kind] = model
+        log.info("loaded %s (%s) on %s in %.1fs", source, kind, self.device, time.monotonic() - started)
+        self._models[key] = model
         return model
 
     def _check_lm_head(self) -> None:
@@ -289,6 +292,9 @@ class HFBackend:
         import torch
 
         wants = getattr(head, "wants", None)
+        if wants == "sequences":  # a sequence-level head scores requests itself (evalkit.types.ScoreHead)
+            head.score_sequences(HFScoringRuntime(self), list(requests), on_result)
+            return
         if wants not in ("logits", "hidden_states"):
             raise ConfigError(f"head {type(head).__name__} cannot be scored by backend 'hf' (wants={wants!r})", where="head.name")
         requests = list(requests)
@@ -359,6 +365,30 @@ def _chunked_logit_scores(model: Any, head: Any, ids: Any, mask: Any) -> Any:
     step = max(1, LOGIT_CHUNK_ELEMENTS // max(1, batch * vocab))
     parts = [head(lm_head(hidden[:, start : start + step]), mask[:, start : start + step]) for start in range(0, width, step)]
     return torch.cat(parts, dim=1)
+
+
+class HFScoringRuntime:
+    """The :class:`evalkit.types.ScoringRuntime` of this backend, for ``wants="sequences"`` heads."""
+
+    def __init__(self, backend: HFBackend) -> None:
+        self._backend = backend
+        self.tokenizer = backend.tokenizer
+        self.device = backend.device
+        self.batch_size = backend.batch_size
+        self.max_length = backend.max_length
+        self.checkpoint = backend.checkpoint
+
+    def load_model(self, kind: str, path: str | None = None) -> Any:
+        return self._backend.load_model(kind, path)
+
+    def render(self, messages: list[dict[str, Any]], *, add_generation_prompt: bool = False) -> str:
+        backend = self._backend
+        template = backend.chat_template or getattr(self.tokenizer, "chat_template", None)
+        if not template:
+            raise BackendError("the tokenizer has no chat template", where=f"model.path={backend.checkpoint.tokenizer_path}", fix="set backend.chat_template to a Jinja template (or a .jinja file)")
+        return self.tokenizer.apply_chat_template(
+            messages, chat_template=template, tokenize=False, add_generation_prompt=add_generation_prompt, **backend.chat_template_kwargs
+        )
 
 
 def _hidden_size(model: Any) -> int:
