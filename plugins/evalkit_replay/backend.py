@@ -102,5 +102,33 @@ class ReplayBackend:
                 )
             )
 
+    def score(self, requests: Sequence[Request], head: Any, on_result: OnResult) -> None:
+        """Score-mode replay: ``Result.prediction`` from saved scores — LLaMA-Factory's RM
+        ``generated_predictions.jsonl`` (``{"chosen", "rejected"}`` per line, by position), or
+        ``{"scores": [...]}`` / ``{"score": x}`` rows. Its scores are rounded to 2 decimals, so
+        equal pairs may be ties of the rounding: a warning says how many."""
+        rounded = ties = 0
+        for request in requests:
+            found = self._rows.get(request.index if self.by_position else request.id)
+            if found is None:
+                on_result(Result(index=request.index, error="no saved scores for this sample"))
+                continue
+            where, row = found
+            keys = [k for k in ("chosen", "rejected", "scores", "score") if k in row]
+            if not keys:
+                on_result(Result(index=request.index, error=f"no saved scores at {where} (expected chosen/rejected, scores or score)"))
+                continue
+            prediction = {k: row[k] for k in keys}
+            if isinstance(row.get("chosen"), (int, float)) and isinstance(row.get("rejected"), (int, float)):
+                rounded += all(round(v, 2) == v for v in (row["chosen"], row["rejected"]))
+                ties += row["chosen"] == row["rejected"]
+            on_result(Result(index=request.index, prediction=prediction))
+        if rounded and rounded == len(requests):
+            log.warning(
+                "%s: saved scores have at most 2 decimals (LLaMA-Factory rounds generated_predictions.jsonl); "
+                "%d of %d pairs are tied, some only by the rounding — prefer unrounded scores for accuracy",
+                self.path, ties, len(requests),
+            )
+
     def close(self) -> None:
         pass

@@ -203,6 +203,7 @@ class DPOHead:
         self.reference = reference
         self.beta = float(beta)
         self.average = average
+        self.reference_model: Any = None  # a reference already in memory (training loops) wins over ``reference``
 
     def label_check(self, vocab_size: int | None) -> Any:
         return lambda value: None
@@ -220,9 +221,11 @@ class DPOHead:
     def score_sequences(self, runtime: Any, requests: Sequence[Request], on_result: OnResult) -> None:
         import torch
 
-        reference = self._reference_path()
         policy = runtime.load_model("causal_lm")
-        ref_model = runtime.load_model("causal_lm", reference) if reference else None
+        ref_model = self.reference_model
+        if ref_model is None:
+            reference = self._reference_path()
+            ref_model = runtime.load_model("causal_lm", reference) if reference else None
         pad_id = _pad_id(runtime.tokenizer)
         average = self.average == "mean"
 
