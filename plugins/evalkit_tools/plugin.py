@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from evalkit import hookimpl
 
-LABEL_FORMATS: dict[str, str] = {}
-REPORTS: dict[str, str] = {}
-PARSERS: dict[str, str] = {}
-METRICS: dict[str, str] = {}
+LABEL_FORMATS: dict[str, str] = {"bfcl": "evalkit_tools.bfcl.format:BfclLabels"}
+REPORTS: dict[str, str] = {"bfcl": "evalkit_tools.bfcl.report:BfclReport"}
+PARSERS: dict[str, str] = {
+    "tool_calls": "evalkit_tools.parsers:ToolCallsParser",
+    "hermes": "evalkit_tools.parsers:HermesParser",
+    "pythonic": "evalkit_tools.parsers:PythonicParser",
+}
+METRICS: dict[str, str] = {
+    "bfcl": "evalkit_tools.bfcl.metric:BfclAccuracy",
+    "tool_call_errors": "evalkit_tools.call_errors:ToolCallErrors",
+}
 
 
 @hookimpl
