@@ -169,15 +169,15 @@ def paired_bootstrap(base_states: np.ndarray, other_states: np.ndarray, figures:
     indices of its columns. The same resample of pairs is applied to both runs.
     """
     n = base_states.shape[0]
-    both = np.concatenate([base_states, other_states], axis=1)
-    width = base_states.shape[1]
     deltas = np.empty((resamples, len(figures)))
-    plan = [(figure, list(cols), [c + width for c in cols]) for figure, cols in figures]
+    plan = [(figure, list(cols)) for figure, cols in figures]
     if n:
         for r, idx in enumerate(bootstrap_indices(n, resamples, seed)):
-            sums = np.bincount(idx, minlength=n) @ both  # column sums of the resample
-            for j, (figure, cols, other_cols) in enumerate(plan):
-                deltas[r, j] = figure.compute(sums[other_cols]) - figure.compute(sums[cols])
+            weights = np.bincount(idx, minlength=n).astype(float)
+            # column sums of the resample, the same way for both runs (identical runs: delta 0 exactly)
+            sums_base, sums_other = weights @ base_states, weights @ other_states
+            for j, (figure, cols) in enumerate(plan):
+                deltas[r, j] = figure.compute(sums_other[cols]) - figure.compute(sums_base[cols])
     out = []
     total_base, total_other = base_states.sum(axis=0), other_states.sum(axis=0)
     for j, (figure, cols) in enumerate(figures):

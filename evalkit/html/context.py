@@ -57,9 +57,8 @@ def context_from_run(run_dir: str | Path, *, with_rows: bool = True) -> ReportCo
 
 def build_report(factory: Any, options: Mapping[str, Any]) -> Any:
     """A report built with the ``report.*`` options its signature names."""
-    target = factory.__init__ if inspect.isclass(factory) else factory
     try:
-        params = inspect.signature(target).parameters
+        params = inspect.signature(factory).parameters  # a class: its constructor's, without self
     except (TypeError, ValueError):
         return factory()
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
