@@ -311,6 +311,9 @@ def _hydra_main(cfg: DictConfig) -> Any:
 
             if _verbose():
                 traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+            from evalkit.sweep import JOB_ERRORS
+
+            JOB_ERRORS[HydraConfig.get().runtime.output_dir] = line
             sys.stderr.write(f"evalkit: job {HydraConfig.get().job.num} failed: {line}\n")
             return {"error": line}
         sys.exit(report_error(exc))

@@ -19,7 +19,9 @@ COUNT_SUFFIXES = (".tp", ".fp", ".fn", ".correct", ".total")
 # Counts shown after the figures, in this order, when a run has them.
 COUNTS = ("num_samples", "num_scored", "num_failed", "num_parse_errors")
 RUN_COUNTS = (*COUNTS, "num_repaired", "num_cached", "wall_time_s")
-NOT_FIGURES = ("usage", "latency_s", "failures_by_reason")
+NOT_FIGURES = ("usage", "latency_s", "failures_by_reason", "endpoints")
+# Per-item breakdowns inside a metric result: tables of their own, not headline figures.
+HEADLINE_SKIP = ("per_tool", "per_key", "by_subset", "error_types", "endpoints")
 MAX_COLUMN_NAME = 16
 
 
@@ -28,7 +30,7 @@ def _flat_headline(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
     rows: list[tuple[str, Any]] = []
     if isinstance(value, Mapping):
         for k, v in value.items():
-            if k in ("per_tool", "per_key"):
+            if k in HEADLINE_SKIP:
                 continue
             rows.extend(_flat_headline(v, f"{prefix}.{k}" if prefix else str(k)))
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -211,6 +213,9 @@ def print_comparison(comparison: Mapping[str, Any], *, file: TextIO | None = Non
     print_metric_table(names, columns, values, file=out, width=width)
     for pair in comparison.get("flips") or []:
         other = next((c for c, r in zip(columns, runs) if r["run_dir"] == pair["other"]), pair["other"])
+        if pair.get("skipped"):
+            out.write(f"flips {columns[0]} -> {other}: {pair['skipped']}\n")
+            continue
         out.write(f"flips {columns[0]} -> {other}: right->wrong {len(pair['right_to_wrong'])}, wrong->right {len(pair['wrong_to_right'])}\n")
     for job in comparison.get("failed_jobs") or []:
         out.write(f"failed job (no results): {job}\n")

@@ -21,6 +21,9 @@ log = logging.getLogger("evalkit")
 # Job directories of the last sweep that ended without (complete) results; the CLI turns a
 # non-empty list into a non-zero exit status (the callback runs in the launching process).
 FAILED_JOBS: list[str] = []
+# Output dirs of jobs whose task failed in this process (basic launcher), with the error line:
+# such a job may have written metrics.json before its reports failed.
+JOB_ERRORS: dict[str, str] = {}
 
 
 def is_incomplete(job_dir: Path) -> bool:
@@ -87,8 +90,10 @@ class SweepSummary(Callback):
         if not sweep_dir.is_dir():
             return
         finished, failed = [], []
+        errors = {str(Path(k).resolve()) for k in JOB_ERRORS}
         for d in job_dirs(sweep_dir, since=self._started):
-            (finished if (d / "metrics.json").exists() else failed).append(d)
+            ok = (d / "metrics.json").exists() and str(d.resolve()) not in errors
+            (finished if ok else failed).append(d)
         incomplete = [d for d in finished if is_incomplete(d)]
         FAILED_JOBS[:] = [str(d) for d in failed] + [f"{d} (incomplete)" for d in incomplete]
         if failed:

@@ -39,7 +39,7 @@ from evalkit.paths import resolve_path
 from evalkit.types import GenerationConfig, OnResult, Request, Result, chat_messages
 
 from evalkit_vllm import diagnose
-from evalkit_vllm.settings import Completion, DecodeSpec, EngineSpec, Job, PromptSpec, lora_rank_for
+from evalkit_vllm.settings import Completion, DecodeSpec, EngineSpec, Job, PromptSpec, lora_rank_for, resolve_dtype
 
 log = logging.getLogger("evalkit.vllm")
 
@@ -176,6 +176,8 @@ class VLLMBackend:
             raise ConfigError(f"'{clash[0]}' has its own option; do not set it in engine_kwargs", where=f"backend.engine_kwargs.{clash[0]}", fix=f"use backend.{clash[0]}")
 
         self.model_path = self._resolve_model(model)
+        dtype, why = resolve_dtype(dtype, self.model_path, on_cpu=_cpu_build())
+        log.info("vllm: loading weights as %s (%s)", dtype, why)
         self.lora_path, rank = self._resolve_lora(lora_path)
         if max_lora_rank is not None and max_lora_rank < 1:
             raise ConfigError("max_lora_rank must be >= 1 or null", where="backend.max_lora_rank")

@@ -34,6 +34,7 @@ from typing import Any, Callable, Sequence
 from evalkit.errors import BackendError, EvalKitError
 
 from evalkit_vllm import diagnose
+from evalkit_vllm.logs import route_vllm_logs
 from evalkit_vllm.settings import Completion, Job
 
 log = logging.getLogger("evalkit.vllm")
@@ -46,6 +47,7 @@ def import_vllm() -> Any:
     """``import vllm`` with install advice for a missing or broken installation."""
     if importlib.util.find_spec("vllm") is None:
         raise diagnose.not_installed()
+    route_vllm_logs()
     try:
         import vllm
     except Exception as exc:  # a CUDA torchvision on a CPU box raises RuntimeError, not ImportError

@@ -9,7 +9,9 @@ paths build exactly the same engine and sampling parameters.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 #: ``max_lora_rank`` values vLLM accepts; an adapter of rank r gets the smallest one >= r.
@@ -21,6 +23,28 @@ def lora_rank_for(rank: int) -> int:
         if allowed >= rank:
             return allowed
     return LORA_RANKS[-1]
+
+
+CHECKPOINT_DTYPES = ("float32", "bfloat16", "float16")
+
+
+def resolve_dtype(dtype: str, model_dir: str, *, on_cpu: bool) -> tuple[str, str]:
+    """``backend.dtype`` -> the dtype the engine loads, resolved as ``backend=hf`` does, so
+    the two backends agree on one checkpoint: ``auto`` is float32 on CPU, and on a GPU the
+    checkpoint's own dtype (bfloat16 when it names none). vLLM's own ``auto`` would turn a
+    float32 checkpoint into half precision. Returns ``(dtype, why)`` for the log."""
+    if dtype != "auto":
+        return {"float": "float32", "half": "float16"}.get(dtype, dtype), f"backend.dtype={dtype}"
+    if on_cpu:
+        return "float32", "backend.dtype=auto: float32 on CPU, as backend=hf"
+    try:
+        config = json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        config = {}
+    stored = config.get("dtype") or config.get("torch_dtype") or (config.get("text_config") or {}).get("torch_dtype")
+    if stored in CHECKPOINT_DTYPES:
+        return str(stored), f"backend.dtype=auto: the checkpoint's {stored}, as backend=hf"
+    return "bfloat16", "backend.dtype=auto: bfloat16 (the checkpoint names no dtype), as backend=hf"
 
 
 @dataclass(frozen=True)
