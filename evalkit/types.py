@@ -200,7 +200,11 @@ class Report(Protocol):
 
     ``applies(ctx)`` says whether this run is one the report is for (e.g. tool-call metrics are
     present); ``write(ctx)`` writes its files into ``ctx.run_dir`` and returns their paths.
-    Optional: ``html_sections(ctx) -> list[dict]`` contributes sections to ``report.html``.
+    Optional: ``html_sections(ctx) -> list[dict]`` contributes sections to ``report.html``, each
+    ``{"title": str, "note": str?, "charts": [chart spec]?, "tables": [{"title"?, "columns",
+    "rows"}]?}`` of plain JSON data; a chart spec is ``{"type": "bar" | "histogram" | "scatter"
+    | "line" | "heatmap" | "interval", "title", ...}`` (keys per kind in :mod:`evalkit.html.svg`,
+    drawn as inline SVG; full format in :mod:`evalkit.html.context`).
     """
 
     def applies(self, ctx: ReportContext) -> bool: ...
