@@ -44,7 +44,8 @@ class Opened:
 
     def screenshot(self, artifacts: Path, name: str) -> Path:
         path = artifacts / name
-        self.page.screenshot(path=str(path), full_page=False)
+        self.page.evaluate("window.scrollTo(0, 0)")
+        self.page.screenshot(path=str(path), full_page=True)
         target = os.environ.get("EVALKIT_SCREENSHOTS")
         if target:
             dest = (REPO / target) if not Path(target).is_absolute() else Path(target)
