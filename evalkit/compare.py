@@ -18,7 +18,7 @@ from typing import Any, Sequence
 from evalkit.console import COUNTS, column_names, key_figures, override_table, print_comparison
 from evalkit.errors import DataError, EvalKitError
 from evalkit.excel import append_rows, format_sheet, save_workbook
-from evalkit.report import same_calls
+from evalkit.verdicts import verdict, verdict_metric
 from evalkit.runs import FinishedRun, load_run
 
 log = logging.getLogger("evalkit")
@@ -43,23 +43,25 @@ def check_same_dataset(runs: Sequence[FinishedRun]) -> None:
             )
 
 
-def _correct_by_id(run: FinishedRun) -> dict[Any, tuple[bool, Any, Any]]:
-    return {r["id"]: (same_calls(r.get("prediction"), r.get("label")) and r.get("error_type") != "request", r.get("prediction"), r.get("label")) for r in run.records}
-
-
 def flips(base: FinishedRun, other: FinishedRun) -> dict[str, Any]:
-    a, b = _correct_by_id(base), _correct_by_id(other)
-    right_to_wrong, wrong_to_right = [], []
-    for sample_id in a.keys() & b.keys():
-        (ok_a, pred_a, label), (ok_b, pred_b, _) = a[sample_id], b[sample_id]
-        if ok_a == ok_b:
+    """Samples whose verdict changed between two runs, by the metrics' own per-sample scores
+    (:mod:`evalkit.verdicts`): a failed sample has no verdict and is in no flip list."""
+    metric = verdict_metric(base.records) or verdict_metric(other.records)
+    out: dict[str, Any] = {"base": base.name, "other": other.name, "metric": metric, "right_to_wrong": [], "wrong_to_right": []}
+    if metric is None:
+        out["skipped"] = "no metric of these runs scores samples right/wrong (e.g. tolerance accuracy), so there are no flips"
+        return out
+    theirs = {r["id"]: r for r in other.records}
+    for record in base.records:
+        peer = theirs.get(record["id"])
+        if peer is None:
             continue
-        row = {"id": sample_id, "label": label, "base_prediction": pred_a, "other_prediction": pred_b}
-        (right_to_wrong if ok_a else wrong_to_right).append(row)
-    order = {r["id"]: r["index"] for r in base.records}
-    right_to_wrong.sort(key=lambda r: order.get(r["id"], 0))
-    wrong_to_right.sort(key=lambda r: order.get(r["id"], 0))
-    return {"base": base.name, "other": other.name, "right_to_wrong": right_to_wrong, "wrong_to_right": wrong_to_right}
+        ok_a, ok_b = verdict(record, metric), verdict(peer, metric)
+        if ok_a is None or ok_b is None or ok_a == ok_b:
+            continue
+        row = {"id": record["id"], "label": record.get("label"), "base_prediction": record.get("prediction"), "other_prediction": peer.get("prediction")}
+        out["right_to_wrong" if ok_a else "wrong_to_right"].append(row)
+    return out
 
 
 def report_aggregates(metrics_list: Sequence[dict[str, Any]]) -> dict[str, Any]:

@@ -33,28 +33,34 @@ def _fingerprint(path: Path, raw: bytes) -> dict[str, Any]:
     return {"path": str(path.resolve()), "sha256": hashlib.sha256(raw).hexdigest(), "size": len(raw)}
 
 
+def _rows_fingerprint(path: Any, records: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Identity of rows that did not come from one file (a label format's own reader)."""
+    import hashlib
+
+    blob = json.dumps([row for _, row in records], sort_keys=True, ensure_ascii=False, default=str).encode("utf-8")
+    return {"path": str(path) if path else "(label format reader)", "sha256": hashlib.sha256(blob).hexdigest(), "size": len(blob)}
+
+
 def dataset_fingerprint(path: str | Path) -> dict[str, Any]:
     """Identity of a data file, so merged shards and compared runs provably saw the same data."""
     path = Path(path).expanduser()
     return _fingerprint(path, path.read_bytes())
 
 
-def _check_tool_calls(label: Any) -> str | None:
-    if not isinstance(label, list):
-        return f"label must be a list of tool calls, got {type(label).__name__}"
-    for i, call in enumerate(label):
-        if not isinstance(call, dict) or "toolName" not in call:
-            return f"label[{i}] must be an object with a 'toolName' key, got {json.dumps(call, ensure_ascii=False)[:80]}"
-        params = call.get("paramList", {})
-        if params is not None and not isinstance(params, dict):
-            return f"label[{i}].paramList must be an object, got {type(params).__name__}"
-    return None
+def resolve_label_format(label_format: Any, options: dict[str, Any] | None = None) -> Any:
+    """``"any"``/``None`` -> no checks; a registered name -> the plugin's :class:`LabelFormat`
+    (built with ``options``, the ``data.*`` keys the core does not own); an object passes."""
+    if label_format in (None, "any"):
+        if options:
+            key = sorted(options)[0]
+            raise DataError(f"unknown option '{key}' for data (no label format takes it)", where=f"data.{key}", fix="remove it, or set data.label_format to the format that takes it")
+        return None
+    if not isinstance(label_format, str):
+        return label_format
+    from evalkit.factory import build_plugin
+    from evalkit.registry import default_registry
 
-
-LABEL_FORMATS: dict[str, LabelCheck | None] = {
-    "any": None,
-    "tool_calls": _check_tool_calls,
-}
+    return build_plugin(default_registry(), "label_format", {"name": label_format, **(options or {})}, path="data")
 
 
 def _parse_jsonl(path: Path, text: str) -> Iterable[tuple[str, Any]]:
@@ -115,7 +121,8 @@ def load_samples(
     *,
     id_key: str = "id",
     label_key: str | None = "label",
-    label_format: str = "any",
+    label_format: Any = "any",
+    format_options: dict[str, Any] | None = None,
     require_label: bool = True,
     limit: int | None = None,
     num_shards: int = 1,
@@ -133,20 +140,30 @@ def load_samples(
             f"shard_index must be in [0, {num_shards}) and num_shards >= 1, got {shard_index}/{num_shards}",
             where="data.shard_index",
         )
-    check = LABEL_FORMATS.get(label_format, ...)
-    if check is ...:
-        raise DataError(f"unknown label format '{label_format}'; available: {', '.join(LABEL_FORMATS)}", where="data.label_format")
-    records = read_records(path)
+    fmt = resolve_label_format(label_format, format_options)
+    check = getattr(fmt, "check", None)
+    convert = getattr(fmt, "convert", None)
+    reader = getattr(fmt, "read", None)
+    if callable(reader):
+        records = Records(reader(Path(path).expanduser() if path else None))
+        records.fingerprint = getattr(records, "fingerprint", None) or _rows_fingerprint(path, records)
+    else:
+        if not path:
+            raise DataError("no dataset given", where="data.path", fix="add data.path=/path/to/file.jsonl")
+        records = read_records(path)
     fingerprint = records.fingerprint
+    total_rows = len(records)
     if limit is not None:
         records = records[:limit]
     samples = SampleList()
-    samples.total_rows = len(records)
+    samples.total_rows = total_rows
     samples.fingerprint = fingerprint
     seen_ids: dict[Any, str] = {}
     for index, (where, row) in enumerate(records):
         if not isinstance(row, dict):
             raise DataError(f"each row must be a JSON object, got {type(row).__name__}", where=where)
+        if callable(convert):
+            row = convert(row, where)
         sample_id = row.get(id_key, index) if id_key else index
         if isinstance(sample_id, (dict, list)):
             raise DataError(f"'{id_key}' must be a string or number", where=where)
@@ -164,7 +181,7 @@ def load_samples(
                     raise DataError(f"missing label field '{label_key}'", where=where, fix="add it, or set data.label_key to the field holding the label")
             else:
                 label = row[label_key]
-                if check is not None:
+                if callable(check):
                     problem = check(label)
                     if problem:
                         raise DataError(problem, where=where)

@@ -57,10 +57,12 @@ def check_shards(runs: Sequence[FinishedRun]) -> int:
 
 
 def merge_runs(run_dirs: Sequence[str | Path], out_dir: str | Path) -> dict[str, Any]:
-    from evalkit.pipeline import build_plugin
-    from evalkit.registry import default_registry
-    from evalkit.report import write_excel, wants_excel
+    from types import SimpleNamespace
+
     from evalkit.data import read_records
+    from evalkit.factory import build_plugin
+    from evalkit.registry import default_registry
+    from evalkit.reporting import write_reports
 
     runs = [load_run(d) for d in run_dirs]
     num = check_shards(runs)
@@ -87,8 +89,9 @@ def merge_runs(run_dirs: Sequence[str | Path], out_dir: str | Path) -> dict[str,
                 merged[key] = metric
             else:
                 merged[key].merge_state(metric)
-    summary = metric_results(merged, any_scored=bool(scored_records(records)))
-    summary.update(record_counts(records))
+    scored = scored_records(records, failed=(runs[0].config.get("run") or {}).get("failed", "exclude"))
+    summary = metric_results(merged, any_scored=bool(scored))
+    summary.update(record_counts(records, num_scored=len(scored)))
     summary["merged_from"] = [str(r.run_dir) for r in runs]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -99,11 +102,9 @@ def merge_runs(run_dirs: Sequence[str | Path], out_dir: str | Path) -> dict[str,
     info = dict(runs[0].info)
     info["shard"] = {"num_shards": 1, "shard_index": 0, "num_samples": len(records), "merged_from": num}
     (out / RUN_INFO_FILE).write_text(json.dumps(info, ensure_ascii=False, indent=2), encoding="utf-8")
-    report_cfg = runs[0].config.get("report") or {}
-    if wants_excel(summary, report_cfg):
-        data_path = runs[0].dataset.get("path")
-        rows = {i: r for i, (_, r) in enumerate(read_records(data_path))} if data_path and Path(data_path).exists() else {}
-        write_excel(out / "report.xlsx", summary, records, rows, report_cfg)
+    data_path = runs[0].dataset.get("path")
+    rows = {i: r for i, (_, r) in enumerate(read_records(data_path))} if data_path and Path(data_path).exists() else {}
+    write_reports(runs[0].config, SimpleNamespace(run_dir=out, metrics=summary, records=records, rows=rows), registry, console=False)
     return summary
 
 

@@ -1,117 +1,47 @@
 """data -> prompt -> backend -> head -> parser -> metrics -> store -> reports.
 
-The pipeline only composes plugins; it knows no backend, head, parser or metric by name.
-Each finished sample is parsed and persisted immediately (``PredictionStore``), and metrics
-are computed at the end from the final, de-duplicated predictions — so a resumed run gives
-exactly the numbers of an uninterrupted one.
+The pipeline only composes plugins; it knows no backend, head, parser, metric or domain by
+name. Each finished sample is parsed and persisted immediately (``PredictionStore``); metrics
+and per-sample scores are computed at the end from the final, de-duplicated records, so a
+resumed run gives exactly the numbers of an uninterrupted one.
 """
 
 from __future__ import annotations
 
-import inspect
+import hashlib
 import json
-import typing
 import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 from evalkit.cache import ResponseCache
-from evalkit.config import check_type, split_plugin_node, to_container, validate_options
+from evalkit.config import to_container
 from evalkit.data import load_samples
-from evalkit.errors import BackendError, ConfigError, EvalKitError
+from evalkit.errors import BackendError, ConfigError, DataError, PluginError
+from evalkit.factory import RunSettings, build_plugin, check_plugin_options, generation_from_config
 from evalkit.paths import resolve_path
 from evalkit.progress import RunProgress
 from evalkit.prompts import PromptBuilder
+from evalkit.records import ParserRunner, build_record, is_failed, make_parser
 from evalkit.registry import Registry, default_registry
+from evalkit.schema import check_top_level, split_section
 from evalkit.states import read_run_info, save_metric_states, write_run_info
 from evalkit.store import PredictionStore
-from evalkit.summary import metric_results, record_counts, scored_records, update_metrics
-from evalkit.types import GenerationConfig, Request, Result, Sample
+from evalkit.summary import add_sample_scores, metric_results, record_counts, run_status, scored_records, update_metrics
+from evalkit.types import Backend, Request, Result, Sample
 
 log = logging.getLogger("evalkit")
 
 METRICS_FILE = "metrics.json"
-TOP_LEVEL_KEYS = frozenset({"backend", "model", "head", "parser", "metrics", "data", "prompt", "generation", "cache", "run", "report", "verbose"})
-RUN_KEYS = frozenset({"resume", "progress"})
-REPORT_KEYS = frozenset({"console", "excel", "tools_metric", "params_metric", "exact_match_metric", "display_fields", "max_badcases"})
 MISSING = "???"  # OmegaConf's marker for a value that is deliberately not set
-INJECTABLE = ("model", "generation", "cache", "progress", "run_dir")
+SELECTING_KEYS = ("limit", "num_shards", "shard_index", "display_fields")  # choose samples, not results
 
-
-@dataclass
-class ParsedOutput:
-    prediction: Any
-    error: str | None = None
-    repaired: bool = False
-
-
-def build_plugin(registry: Registry, kind: str, node: Any, *, path: str, inject: Mapping[str, Any] | None = None) -> Any:
-    """Instantiate the plugin a config node selects, validating its options first."""
-    name, options = split_plugin_node(node, path=path)
-    entry = registry.get(kind, name, where=f"{path}.name")
-    # An option the node sets itself wins over an injected value of the same name
-    # (``backend.model`` is the served model name for API backends, not the model node).
-    inject = {k: v for k, v in (inject or {}).items() if k not in options}
-    options = validate_options(entry.factory, options, path=path, plugin=f"{kind} '{name}'", injected=tuple(inject))
-    target = entry.factory.__init__ if inspect.isclass(entry.factory) else entry.factory
-    try:
-        params = inspect.signature(target).parameters
-    except (TypeError, ValueError):
-        params = {}
-    try:
-        hints = typing.get_type_hints(target)
-    except Exception:
-        hints = {}
-    for key, value in inject.items():
-        # Injected only where the factory has a parameter of that name *and type* — an API
-        # backend's ``model: str`` is the served model name, not the ``model`` node.
-        if key in params and check_type(value, hints.get(key, params[key].annotation)):
-            options[key] = value
-    try:
-        return entry.factory(**options)
-    except EvalKitError:
-        raise
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{kind} '{name}' rejected its options: {exc}", where=path) from None
-
-
-def generation_from_config(node: Any) -> GenerationConfig:
-    data = dict(to_container(node) or {})
-    options = validate_options(GenerationConfig, data, path="generation", plugin="generation settings")
-    stop = options.get("stop") or ()
-    if isinstance(stop, str):
-        stop = (stop,)
-    options["stop"] = tuple(stop)
-    gen = GenerationConfig(**options)
-    if gen.n < 1:
-        raise ConfigError("n must be >= 1", where="generation.n")
-    if gen.max_new_tokens < 1:
-        raise ConfigError("max_new_tokens must be >= 1", where="generation.max_new_tokens")
-    return gen
-
-
-def make_parser(registry: Registry, node: Any) -> Callable[[str], ParsedOutput] | None:
-    data = to_container(node)
-    if data is None or (isinstance(data, Mapping) and data.get("name") in (None, "none")):
-        return None
-    parse = build_plugin(registry, "parser", node, path="parser")
-    empty = getattr(parse, "empty", None)
-
-    def run(text: str) -> ParsedOutput:
-        try:
-            value = parse(text)
-        except ValueError as exc:
-            return ParsedOutput(prediction=empty() if callable(empty) else empty, error=str(exc)[:200] or "unparseable")
-        except Exception as exc:  # a parser bug or pathological output must not end the run
-            log.warning("parser raised %s on one output; counted as a parse error", type(exc).__name__)
-            return ParsedOutput(prediction=empty() if callable(empty) else empty, error=f"{type(exc).__name__}: {str(exc)[:160]}")
-        repaired = bool(getattr(parse, "last_repaired", False))
-        return ParsedOutput(prediction=value, repaired=repaired)
-
-    run.empty = empty  # type: ignore[attr-defined]
-    return run
+# Kept importable from here for code written against earlier versions.
+from evalkit.factory import build_plugin as build_plugin  # noqa: E402,F811
+from evalkit.factory import generation_from_config as generation_from_config  # noqa: E402,F811
+from evalkit.records import ParsedOutput as ParsedOutput  # noqa: E402
 
 
 @dataclass
@@ -137,109 +67,107 @@ class Pipeline:
         return to_container(value) if value is not None else default
 
     def load_samples(self) -> list[Sample]:
-        data = self._section("data", {}) or {}
-        if not data.get("path"):
+        core, extra = split_section("data", self._section("data", {}))
+        label_format = core.get("label_format", "any")
+        if not core.get("path") and label_format == "any":
             raise ConfigError("no dataset given", where="data.path", fix="add data.path=/path/to/file.jsonl")
-        known = {"path", "id_key", "label_key", "label_format", "limit", "num_shards", "shard_index", "require_label"}
-        extra = set(data) - known - {"display_fields"}
-        if extra:
-            raise ConfigError(f"unknown option '{sorted(extra)[0]}' for data; valid options: {', '.join(sorted(known))}", where=f"data.{sorted(extra)[0]}")
-        for key, low in (("limit", 0), ("num_shards", 1), ("shard_index", 0)):
-            value = data.get(key)
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < low):
-                raise ConfigError(f"must be a whole number >= {low}, got {value!r}", where=f"data.{key}")
         return load_samples(
-            resolve_path(data["path"]),
-            id_key=data.get("id_key", "id"),
-            label_key=data.get("label_key", "label"),
-            label_format=data.get("label_format", "any"),
-            require_label=data.get("require_label", True),
-            limit=data.get("limit"),
-            num_shards=int(data.get("num_shards", 1) or 1),
-            shard_index=int(data.get("shard_index", 0) or 0),
+            resolve_path(core["path"]) if core.get("path") else None,
+            id_key=core.get("id_key", "id"),
+            label_key=core.get("label_key", "label"),
+            label_format=label_format,
+            format_options=extra,
+            require_label=core.get("require_label", True),
+            limit=core.get("limit"),
+            num_shards=int(core.get("num_shards", 1) or 1),
+            shard_index=int(core.get("shard_index", 0) or 0),
         )
 
     def make_cache(self) -> ResponseCache:
-        cache = self._section("cache", {}) or {}
-        unknown = set(cache) - {"enabled", "dir"}
-        if unknown:
-            raise ConfigError(f"unknown option '{sorted(unknown)[0]}' for cache; valid options: dir, enabled", where=f"cache.{sorted(unknown)[0]}")
+        cache, _ = split_section("cache", self._section("cache", {}))
         return ResponseCache(cache.get("dir"), enabled=bool(cache.get("enabled", True)))
 
     def make_prompts(self) -> PromptBuilder | None:
         """Templates from ``prompt.file`` and/or ``prompt.system`` / ``prompt.user``.
 
-        ``???`` (OmegaConf's "missing") means "not set here, take the file's"; ``null`` means
-        "no such message" — so ``prompt.system=null`` drops the system message.
+        ``???`` means "not set here, take the file's"; ``null`` means "no such message".
         """
         prompt = self._section("prompt")
         if not prompt:
             return None
-        unknown = set(prompt) - {"system", "user", "file"}
-        if unknown:
-            raise ConfigError(f"unknown option '{sorted(unknown)[0]}' for prompt; valid options: file, system, user", where=f"prompt.{sorted(unknown)[0]}")
+        prompt, _ = split_section("prompt", prompt)
         explicit = {key: prompt[key] for key in ("system", "user") if key in prompt and prompt[key] != MISSING}
         file = prompt.get("file")
         if not file and not explicit.get("user"):
             return None
-        return PromptBuilder.from_config(file=resolve_path(file) if file else None, **explicit)
+        return PromptBuilder.from_config(
+            file=resolve_path(file) if file else None, vars=prompt.get("vars"), from_file=prompt.get("from_file"), **explicit
+        )
+
+    def make_tools(self) -> Any:
+        """The ``tools`` node (function calling), or None when no tools are offered."""
+        node = self._section("tools")
+        if not node or (isinstance(node, Mapping) and node.get("mode") in (None, "none") and not node.get("field") and not node.get("file")):
+            return None
+        try:
+            from evalkit.toolspec import ToolSpec
+        except ImportError:  # pragma: no cover - shipped with the core
+            raise ConfigError("tools are not supported by this evalkit build", where="tools") from None
+        return ToolSpec.from_config(node)
 
     def fingerprint(self) -> str:
         """Digest of everything that decides a sample's record: resuming a run dir is only
         safe when it is unchanged (metrics and reports are recomputed anyway)."""
-        import hashlib
-
         data = dict(self._section("data", {}) or {})
-        for key in ("limit", "num_shards", "shard_index", "display_fields"):
-            data.pop(key, None)  # they select samples; a sample's result does not depend on them
-        parts = {key: self._section(key) for key in ("backend", "model", "head", "parser", "prompt", "generation")}
+        for key in SELECTING_KEYS:
+            data.pop(key, None)
+        parts = {key: self._section(key) for key in ("backend", "model", "head", "parser", "prompt", "tools", "generation")}
         parts["data"] = data
         blob = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str)
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
     def check_top_level(self) -> None:
-        """Unknown keys outside plugin nodes are errors too (a typo must not be ignored)."""
-        data = to_container(self.cfg) or {}
-        for key in data:
-            if key not in TOP_LEVEL_KEYS:
-                raise ConfigError(f"unknown config key '{key}'; valid: {', '.join(sorted(TOP_LEVEL_KEYS))}", where=key, fix=f"remove +{key}=... or fix its spelling")
-        for section, known in (("run", RUN_KEYS), ("report", REPORT_KEYS)):
-            for key in data.get(section) or {}:
-                if key not in known:
-                    raise ConfigError(f"unknown option '{key}' for {section}; valid options: {', '.join(sorted(known))}", where=f"{section}.{key}")
-        excel = (data.get("report") or {}).get("excel", "auto")
-        if excel not in ("auto", True, False):
-            raise ConfigError(f"must be auto, true or false, got {excel!r}", where="report.excel")
+        check_top_level(self.cfg)
 
-    def check_backend_config(self) -> None:
+    def check_backend_config(self) -> Any:
         """Fail on a bad backend name or option before any data is read or model loaded."""
-        name, options = split_plugin_node(self._section("backend"), path="backend")
-        entry = self.registry.get("backend", name, where="backend.name")
-        injected = tuple(k for k in INJECTABLE if k not in options)
-        validate_options(entry.factory, options, path="backend", plugin=f"backend '{name}'", injected=injected)
+        return check_plugin_options(self.registry, "backend", self._section("backend"), path="backend")
+
+    def build_metrics(self) -> dict[str, Any]:
+        nodes = self._section("metrics", {}) or {}
+        return {key: build_plugin(self.registry, "metric", node, path=f"metrics.{key}") for key, node in nodes.items() if node}
+
+    def _messages(self, prompts: PromptBuilder | None, sample: Sample, *, required: bool) -> Any:
+        if prompts is None:
+            return None
+        if required:
+            return prompts.render(sample)
+        try:  # a backend that sends no messages (replay) records them where they render
+            return prompts.render(sample)
+        except DataError:
+            return None
 
     # -- running -----------------------------------------------------------------------
     def run(self) -> RunSummary:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        for stale in (METRICS_FILE, "report.xlsx"):
+        for stale in (METRICS_FILE, "report.xlsx", "report.html"):
             (self.run_dir / stale).unlink(missing_ok=True)  # a failed re-run must not look finished
         registry = self.registry
         self.check_top_level()
-        self.check_backend_config()
+        backend_factory = self.check_backend_config()
+        run_cfg, _ = split_section("run", self._section("run", {}))
         samples = self.load_samples()
+        data_path = self._section("data", {}).get("path")
         previous = read_run_info(self.run_dir)
-        info = write_run_info(self.run_dir, self.cfg, samples, resolve_path(self._section("data", {})["path"]), fingerprint=self.fingerprint())
+        info = write_run_info(self.run_dir, self.cfg, samples, resolve_path(data_path) if data_path else "", fingerprint=self.fingerprint())
         same_setup = previous.get("fingerprint") in (None, info["fingerprint"]) and previous.get("dataset", {}).get("sha256") in (None, info["dataset"]["sha256"])
         generation = generation_from_config(self._section("generation", {}) or {})
         head = build_plugin(registry, "head", self._section("head", {"name": "lm"}), path="head")
         mode = getattr(head, "mode", "generate")
         parser = make_parser(registry, self._section("parser")) if mode == "generate" else None
-        metric_nodes = self._section("metrics", {}) or {}
-        metrics = {
-            key: build_plugin(registry, "metric", node, path=f"metrics.{key}") for key, node in metric_nodes.items() if node
-        }
+        metrics = self.build_metrics()
         prompts = self.make_prompts() if mode == "generate" else None
-        run_cfg = self._section("run", {}) or {}
+        tools = self.make_tools() if mode == "generate" else None
         resume = bool(run_cfg.get("resume", True))
         if resume and not same_setup and (self.run_dir / "predictions.jsonl").exists():
             log.warning(
@@ -250,110 +178,88 @@ class Pipeline:
         store = PredictionStore(self.run_dir, resume=resume)
         pending = [s for s in samples if not store.done(s.index)]
         by_index = {s.index: s for s in samples}
+        uses_messages = bool(getattr(backend_factory, "uses_messages", True))
         requests: list[Request] = []
         messages_by_index: dict[int, Any] = {}
         for sample in pending:
-            messages = prompts.render(sample) if prompts is not None else None
+            messages = self._messages(prompts, sample, required=uses_messages)
+            request = Request(index=sample.index, id=sample.id, messages=messages, row=sample.row, where=sample.where)
+            if tools is not None:
+                request.tools, request.tool_choice, request.messages = tools.apply(sample.row, messages)
+                messages = request.messages
             messages_by_index[sample.index] = messages
-            requests.append(Request(index=sample.index, id=sample.id, messages=messages, row=sample.row, where=sample.where))
-        if mode == "generate" and prompts is None and requests:
+            requests.append(request)
+        if mode == "generate" and prompts is None and requests and uses_messages:
             log.info("no prompt configured; backends receive rows only")
         cache = self.make_cache()
-        model_node = self._section("model", {}) or {}
         start = time.monotonic()
         log.info("evaluating %d samples (%d already done in %s)", len(samples), len(samples) - len(pending), self.run_dir)
         progress = RunProgress(len(pending), enabled=self.show_progress)
         backend = None
+        backend_stats: dict[str, Any] = {}
 
         def on_result(result: Result) -> None:
             sample = by_index[result.index]
-            record = self._record(sample, messages_by_index.get(result.index), result, parser)
-            store.add(record)
+            store.add(build_record(sample, messages_by_index.get(result.index), result, parser))
             progress.advance(ok=result.ok)
 
         try:
             if requests:
                 # Built before the progress bar starts: a backend that cannot start (missing
                 # library, bad checkpoint) fails with its one line and no empty bar.
-                backend = build_plugin(
-                    registry,
-                    "backend",
-                    self._section("backend"),
-                    path="backend",
-                    inject={"model": model_node, "generation": generation, "cache": cache, "progress": progress, "run_dir": self.run_dir},
-                )
-                if mode == "score" and not hasattr(backend, "score"):
-                    raise ConfigError(
-                        f"backend '{self._section('backend', {}).get('name')}' cannot score tokens for head '{self._section('head', {}).get('name')}'",
-                        where="backend.name",
-                        fix="use a backend that loads weights (backend=hf)",
-                    )
+                settings = RunSettings(model=self._section("model", {}) or {}, generation=generation, cache=cache, progress=progress, run_dir=self.run_dir)
+                backend = build_plugin(registry, "backend", self._section("backend"), path="backend", inject=settings)
+                self._check_backend(backend, mode, head)
                 with progress:
                     if mode == "score":
                         backend.score(requests, head, on_result)
                     else:
                         backend.generate(requests, on_result)
         finally:
-            if backend is not None and hasattr(backend, "close"):
-                backend.close()
-            cache.close()
-            records = store.finalize(keep=set(by_index))
+            try:
+                if backend is not None:
+                    stats = getattr(backend, "stats", None)
+                    backend_stats = dict(stats() or {}) if callable(stats) else {}
+                    if hasattr(backend, "close"):
+                        backend.close()
+            finally:
+                cache.close()
+                records = store.finalize(keep=set(by_index))
         elapsed = time.monotonic() - start
         missing = [s.index for s in samples if s.index not in store.records]
         if missing:
             raise BackendError(f"the backend returned no result for {len(missing)} sample(s) (first index {missing[0]})", where="backend")
         records = [r for r in records if r["index"] in by_index]
-        summary = self.compute_metrics(records, metrics)
+        summary = self.compute_metrics(records, metrics, failed=run_cfg.get("failed", "exclude"), parser=parser)
+        store.rewrite(records)  # now with per-sample scores
+        summary.update(backend_stats)
+        summary.update(run_status(summary, max_failed=float(run_cfg.get("max_failed", 0.0))))
         summary["wall_time_s"] = round(elapsed, 3)
         self.write_metrics(summary)
         return RunSummary(run_dir=self.run_dir, metrics=summary, records=records, rows={s.index: s.row for s in samples})
 
-    def _record(self, sample: Sample, messages: Any, result: Result, parser: Callable[[str], ParsedOutput] | None) -> dict[str, Any]:
-        record: dict[str, Any] = {"index": sample.index, "id": sample.id}
-        if messages is not None:
-            record["messages"] = messages
-        output: Any = None
-        prediction: Any = result.prediction
-        error = result.error
-        error_type = "request" if error else None
-        repaired = False
-        if result.ok and result.outputs is not None:
-            output = result.outputs[0] if len(result.outputs) == 1 else list(result.outputs)
-            if parser is not None:
-                parsed = parser(result.outputs[0])
-                prediction, repaired = parsed.prediction, parsed.repaired
-                if parsed.error:
-                    error, error_type = f"parse: {parsed.error}", "parse"
-            else:
-                prediction = output
-        elif not result.ok and parser is not None:
-            empty = getattr(parser, "empty", None)
-            prediction = empty() if callable(empty) else empty
-        record.update(
-            {
-                "output": output,
-                "prediction": prediction,
-                "label": sample.label,
-                "error": error,
-                "error_type": error_type,
-            }
-        )
-        if repaired:
-            record["repaired"] = True
-        if result.latency_s is not None:
-            record["latency_s"] = round(result.latency_s, 4)
-        if result.usage:
-            record["usage"] = result.usage
-        if result.attempts != 1:
-            record["attempts"] = result.attempts
-        if result.cached:
-            record["cached"] = True
-        return record
+    def _check_backend(self, backend: Any, mode: str, head: Any) -> None:
+        name = self._section("backend", {}).get("name")
+        if not isinstance(backend, Backend):
+            raise PluginError(
+                f"backend '{name}' built a {type(backend).__name__}, which lacks generate(requests, on_result) / close()",
+                where="backend.name",
+                fix="the plugin must return an object following evalkit.types.Backend",
+            )
+        if mode == "score" and not callable(getattr(backend, "score", None)):
+            raise ConfigError(
+                f"backend '{name}' cannot score tokens for head '{self._section('head', {}).get('name')}'",
+                where="backend.name",
+                fix="use a backend that loads weights (backend=hf)",
+            )
 
-    def compute_metrics(self, records: list[dict[str, Any]], metrics: dict[str, Any]) -> dict[str, Any]:
-        update_metrics(metrics, records)
-        summary = metric_results(metrics, any_scored=bool(scored_records(records)))
-        summary.update(record_counts(records))
+    def compute_metrics(self, records: list[dict[str, Any]], metrics: dict[str, Any], *, failed: str = "exclude", parser: ParserRunner | None = None) -> dict[str, Any]:
+        empty = parser.empty() if parser is not None else None
+        scored = scored_records(records, failed=failed, empty=empty)
+        update_metrics(metrics, scored)
+        add_sample_scores(metrics, scored)
+        summary = metric_results(metrics, any_scored=bool(scored))
+        summary.update(record_counts(records, num_scored=len(scored)))
         save_metric_states(self.run_dir, metrics, self._section("metrics", {}) or {})
         return summary
 
@@ -363,4 +269,3 @@ class Pipeline:
         tmp.write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
         tmp.replace(path)
         return path
-

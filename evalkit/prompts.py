@@ -1,10 +1,9 @@
 """Jinja2 prompt templates rendered with a row's fields into chat ``messages``.
 
-Templates see every field of the row as a variable (Chinese keys work: Jinja2 accepts
-Unicode identifiers) and the whole row as ``row``. The ``tojson`` filter keeps non-ASCII
-text readable (``ensure_ascii=False``) instead of Jinja's HTML-escaping default, so a prompt
-shows ``"上海"`` not ``"\\u4e0a\\u6d77"``. A field the template uses but the row lacks is an
-error naming the row; use ``{{ field | default(none) | tojson }}`` for optional fields.
+Templates see every field of the row as a variable (Unicode field names work) and the whole
+row as ``row``; ``prompt.vars`` adds variables computed by Jinja expressions over the row
+(``{query: "当前query | tojson"}``), so a prompt file written for other variable names works
+unchanged. ``tojson`` keeps non-ASCII text readable. A missing field is an error naming the row.
 """
 
 from __future__ import annotations
@@ -56,30 +55,50 @@ def load_prompt_file(path: str | Path) -> dict[str, Any]:
     return data
 
 
+FILE_KEYS = ("system_prompt", "user_prompt")
+DEFAULT_FROM_FILE = {"system": "system_prompt", "user": "user_prompt"}
+
+
 @dataclass
 class PromptBuilder:
     """Builds chat messages for a sample.
 
     ``system=None`` means no system message. Explicit ``system``/``user`` win over the
-    templates from ``file``.
+    templates from ``file``; ``from_file`` says which key of the file feeds which role (the
+    seed's files keep the user-message template under ``system_prompt``). ``vars`` maps a
+    template variable to a Jinja expression evaluated over the row.
     """
 
     system: str | None = None
     user: str | None = None
     source: str = "prompt"
+    vars: dict[str, str] | None = None
 
     @classmethod
-    def from_config(cls, system: Any = _UNSET, user: Any = _UNSET, file: str | None = None) -> "PromptBuilder":
+    def from_config(
+        cls,
+        system: Any = _UNSET,
+        user: Any = _UNSET,
+        file: str | None = None,
+        vars: dict[str, str] | None = None,
+        from_file: dict[str, str | None] | None = None,
+    ) -> "PromptBuilder":
         file_data: dict[str, Any] = load_prompt_file(file) if file else {}
-        sys_t = file_data.get("system_prompt") if system is _UNSET else system
-        user_t = file_data.get("user_prompt") if user is _UNSET else user
+        mapping = {**DEFAULT_FROM_FILE, **(from_file or {})}
+        for role, key in mapping.items():
+            if role not in ("system", "user"):
+                raise ConfigError(f"unknown role '{role}'; valid: system, user", where=f"prompt.from_file.{role}")
+            if key is not None and key not in FILE_KEYS:
+                raise ConfigError(f"unknown prompt-file key {key!r}; valid: {', '.join(FILE_KEYS)} or null", where=f"prompt.from_file.{role}")
+        sys_t = (file_data.get(mapping["system"]) if mapping["system"] else None) if system is _UNSET else system
+        user_t = (file_data.get(mapping["user"]) if mapping["user"] else None) if user is _UNSET else user
         if user_t is None:
             raise ConfigError(
                 "no user prompt template",
                 where="prompt.user",
-                fix="set prompt.user or prompt.file (a YAML with user_prompt)",
+                fix="set prompt.user or prompt.file (a YAML with user_prompt, or prompt.from_file.user=system_prompt)",
             )
-        return cls(system=sys_t, user=user_t, source=file or "prompt")
+        return cls(system=sys_t, user=user_t, source=file or "prompt", vars=dict(vars) if vars else None)
 
     def __post_init__(self) -> None:
         env = make_environment()
@@ -88,10 +107,36 @@ class PromptBuilder:
             self._user = env.from_string(self.user) if self.user is not None else None
         except TemplateError as exc:
             raise ConfigError(f"invalid Jinja2 template: {exc}", where=f"{self.source} (line {getattr(exc, 'lineno', '?')})") from None
+        self._vars: dict[str, Any] = {}
+        for name, expression in (self.vars or {}).items():
+            if not isinstance(expression, str) or not expression.strip():
+                raise ConfigError(f"must be a Jinja expression over the row, got {expression!r}", where=f"prompt.vars.{name}", fix=f"e.g. prompt.vars.{name}='{name} | tojson'")
+            try:
+                self._vars[name] = env.compile_expression(expression, undefined_to_none=False)
+            except TemplateError as exc:
+                raise ConfigError(f"invalid Jinja expression {expression!r}: {exc}", where=f"prompt.vars.{name}") from None
+
+    def _context(self, sample: Sample) -> dict[str, Any]:
+        row = {k: v for k, v in sample.row.items() if isinstance(k, str)}
+        context = {**row, "row": sample.row}
+        for name, expression in self._vars.items():
+            try:
+                value = expression(**row, row=sample.row)
+                if isinstance(value, Undefined):
+                    value._fail_with_undefined_error()
+            except UndefinedError as exc:
+                raise DataError(
+                    f"prompt.vars.{name} ({self.vars[name]!r}) uses a field the row does not have ({exc.message})",
+                    where=sample.where,
+                    fix=f"add the field to the data, or write prompt.vars.{name} with `| default(none)`",
+                ) from None
+            except TemplateError as exc:
+                raise DataError(f"prompt.vars.{name} ({self.vars[name]!r}) failed: {exc}", where=sample.where) from None
+            context[name] = value
+        return context
 
     def render(self, sample: Sample) -> list[dict[str, str]]:
-        context = {k: v for k, v in sample.row.items() if isinstance(k, str)}
-        context["row"] = sample.row
+        context = self._context(sample)
         messages: list[dict[str, str]] = []
         try:
             if self._system is not None:

@@ -9,11 +9,15 @@ retried. ``finalize`` rewrites the file atomically in dataset order with each sa
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any, Iterator
 
+log = logging.getLogger("evalkit")
+
 PREDICTIONS_FILE = "predictions.jsonl"
+ASIDE_FILE = "predictions.aside.jsonl"  # finished records of samples a re-run did not select
 
 
 def _finite(value: Any) -> Any:
@@ -56,13 +60,17 @@ class PredictionStore:
 
     def __init__(self, run_dir: str | Path, *, resume: bool = True) -> None:
         self.path = Path(run_dir) / PREDICTIONS_FILE
+        self.aside_path = Path(run_dir) / ASIDE_FILE
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.records: dict[int, dict[str, Any]] = {}
         if resume:
-            for record in read_predictions(self.path):
-                if record.get("error_type") == "request":
-                    continue  # failed requests are retried
-                self.records[int(record["index"])] = record
+            for source in (self.aside_path, self.path):  # the main file wins for a sample in both
+                for record in read_predictions(source):
+                    if record.get("error_type") == "request":
+                        continue  # failed requests are retried
+                    self.records[int(record["index"])] = record
+        elif self.aside_path.exists():
+            self.aside_path.unlink()  # a fresh start: records aside belong to the old setup
         # Rewrite what we keep, so the file never holds a row twice.
         self._rewrite(sorted(self.records.values(), key=lambda r: r["index"]))
         self._fh = self.path.open("a", encoding="utf-8")
@@ -77,14 +85,15 @@ class PredictionStore:
         self._fh.write(_dumps(record) + "\n")
         self._fh.flush()
 
-    def _rewrite(self, records: list[dict[str, Any]]) -> None:
-        tmp = self.path.with_suffix(".jsonl.tmp")
+    def _rewrite(self, records: list[dict[str, Any]], path: Path | None = None) -> None:
+        path = path or self.path
+        tmp = path.with_suffix(".jsonl.tmp")
         with tmp.open("w", encoding="utf-8") as fh:
             for record in records:
                 fh.write(_dumps(record) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+        os.replace(tmp, path)
 
     def finalize(self, keep: set[int] | None = None) -> list[dict[str, Any]]:
         """Rewrite the file in dataset order (one row per sample) and return the rows.
@@ -94,11 +103,29 @@ class PredictionStore:
         """
         self._fh.close()
         if keep is not None:
+            aside = sorted((r for i, r in self.records.items() if i not in keep), key=lambda r: r["index"])
             self.records = {i: r for i, r in self.records.items() if i in keep}
+            self._set_aside(aside)
         ordered = sorted(self.records.values(), key=lambda r: r["index"])
         # Last write wins for a retried sample: records dict already holds the newest.
         self._rewrite(ordered)
         return ordered
+
+    def _set_aside(self, aside: list[dict[str, Any]]) -> None:
+        """Keep finished records this run did not select (a smaller ``data.limit``, another
+        shard) in ``predictions.aside.jsonl``: a later run that selects them again reuses them."""
+        if not aside:
+            self.aside_path.unlink(missing_ok=True)
+            return
+        log.warning(
+            "%d finished record(s) in %s are outside this run's samples; kept aside in %s (a later run that selects them reuses them)",
+            len(aside), self.path, self.aside_path.name,
+        )
+        self._rewrite(aside, self.aside_path)
+
+    def rewrite(self, records: list[dict[str, Any]]) -> None:
+        """Replace the file's contents with ``records`` (e.g. after per-sample scores were added)."""
+        self._rewrite(records)
 
     def close(self) -> None:
         if not self._fh.closed:

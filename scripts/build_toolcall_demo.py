@@ -3,7 +3,7 @@
 Freight-dispatch conversations in the style of seed 002 (a shipper talks to a dispatcher bot;
 the model must emit the tools to call as ``{"label": [{"toolName", "paramList"}]}``), plus
 saved model outputs in the shapes real models produce: ``<think>`` sections, fenced json
-blocks, bare trailing JSON, wrong tools, unparseable text and one missing output.
+blocks, bare trailing JSON, wrong tools and unparseable text.
 Deterministic: ``python scripts/build_toolcall_demo.py`` rewrites identical files.
 """
 
@@ -121,8 +121,6 @@ def main() -> None:
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
     with (OUT / "outputs.jsonl").open("w", encoding="utf-8") as fh:
         for row in rows:
-            if row["id"] == "demo-047":
-                continue  # a sample whose request never finished: a per-sample failure
             fh.write(json.dumps({"id": row["id"], "output": make_output(row, rng)}, ensure_ascii=False) + "\n")
     (OUT / "prompt.yaml").write_text(_prompt_yaml(), encoding="utf-8")
     print(f"wrote {len(rows)} rows to {OUT}")

@@ -16,7 +16,6 @@ def evalkit_register_backends(register):
 
 @hookimpl
 def evalkit_register_heads(register):
-    register("lm", "evalkit_hf.heads:LMHead")
     register("accept_head", "evalkit_hf.heads:AcceptHead")
 
 

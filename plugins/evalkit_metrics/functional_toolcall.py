@@ -55,49 +55,80 @@ _json = _make_json()
 
 
 # ----------------------------------------------------------------------------- canonical values
-def canonical_value(value: Any) -> str:
+STRUCTURED = "\x00"  # prefix of list/dict values: a string spelling JSON never equals the structure
+
+
+def canonical_value(value: Any, *, parse_json_strings: bool = False) -> str:
     """A parameter value as comparable text.
 
-    Strings as they are; lists as a sorted multiset (strings sorted by value, lists with other
-    items by each item's canonical JSON) — order-insensitive like the seed's sort of string
-    lists, generalised to any item type; dicts as key-sorted JSON (nested dicts too); every
-    other scalar as ``str(v)`` like the seed (``True``, ``3``, ``2.5``, ``None`` — so ``1``,
-    ``1.0`` and ``True`` differ, and ``3`` equals the string ``"3"``, as in the seed).
-    Non-ASCII text stays readable (no ``\\uXXXX`` escapes).
+    Strings as they are; every other scalar as ``str(v)`` like the seed (``True``, ``3``,
+    ``2.5``, ``None`` — so ``3`` equals the string ``"3"``, as in the seed). Lists as a sorted
+    multiset and dicts as key-sorted JSON, tagged as structures: the string
+    ``'["a","b"]'`` is not the list ``["a","b"]`` (the seed compares a string as the string).
+    ``parse_json_strings=True`` canonicalises strings that spell a JSON list/dict as that
+    structure instead. Non-ASCII text stays readable.
     """
     kind = type(value)
     if kind is str:
+        if parse_json_strings and value[:1] in ("[", "{"):
+            try:
+                parsed = json.loads(value)
+            except ValueError:
+                return value
+            if isinstance(parsed, (list, dict)):
+                return canonical_value(parsed)
         return value
     if kind is list or kind is tuple:
         if all(type(item) is str for item in value):  # the common case, one encoder call
-            return _json(sorted(value))
-        return "[" + ",".join(sorted(_json(item) for item in value)) + "]"
+            return STRUCTURED + _json(sorted(value))
+        return STRUCTURED + "[" + ",".join(sorted(_json(item) for item in value)) + "]"
     if kind is dict:
-        return _json(value)
+        return STRUCTURED + _json(value)
     return str(value)
 
 
-def normalize_composite_keys(composite_keys: Mapping[str, Sequence[Any]] | None) -> dict[str, tuple[tuple[str, str], ...]]:
-    """``{tool: [a, b]}`` or ``{tool: [[a, b], [c, d]]}`` -> ``{tool: ((a, b), (c, d))}``."""
+def key_text(value: Any) -> str:
+    """A value shown inside a key name (a composite key's first field): untagged text."""
+    return value if type(value) is str else canonical_value(value).removeprefix(STRUCTURED)
+
+
+Composite = dict[str, tuple[tuple[str, str, "tuple[Any, ...] | None"], ...]]
+
+
+def _composite_spec(tool: str, spec: Any) -> tuple[str, str, tuple[Any, ...] | None]:
+    if isinstance(spec, Mapping):
+        unknown = set(spec) - {"fields", "values"}
+        fields_ = spec.get("fields")
+        values = spec.get("values")
+        if unknown or not (isinstance(fields_, (list, tuple)) and len(fields_) == 2 and all(isinstance(f, str) for f in fields_)):
+            raise ValueError(f"composite_keys.{tool} must be {{fields: [param_a, param_b], values: [...]}}, got {spec!r}")
+        if values is not None and not isinstance(values, (list, tuple)):
+            raise ValueError(f"composite_keys.{tool}.values must be a list of values of {fields_[0]}, got {values!r}")
+        return fields_[0], fields_[1], tuple(values) if values is not None else None
+    if isinstance(spec, (list, tuple)) and len(spec) == 2 and all(isinstance(p, str) for p in spec):
+        return spec[0], spec[1], None
+    raise ValueError(f"composite_keys.{tool} must be [param_a, param_b] or {{fields: [param_a, param_b], values: [...]}}, got {spec!r}")
+
+
+def normalize_composite_keys(composite_keys: Mapping[str, Any] | None) -> Composite:
+    """``{tool: spec}`` -> ``{tool: ((a, b, values or None), ...)}``.
+
+    A spec is ``[a, b]`` (every value of ``a``), ``{fields: [a, b], values: [v, ...]}`` (only
+    those values of ``a``, as the seed does), or a list of such specs.
+    """
     if not composite_keys:
         return {}
     if not isinstance(composite_keys, Mapping):
         raise ValueError(f"composite_keys must map a toolName to [param_a, param_b], got {type(composite_keys).__name__}")
-    out: dict[str, tuple[tuple[str, str], ...]] = {}
+    out: Composite = {}
     for tool, spec in composite_keys.items():
-        pairs: list[Any] = list(spec) if isinstance(spec, (list, tuple)) else []
-        if len(pairs) == 2 and all(isinstance(p, str) for p in pairs):
-            pairs = [pairs]
-        clean: list[tuple[str, str]] = []
-        for pair in pairs:
-            if not (isinstance(pair, (list, tuple)) and len(pair) == 2 and all(isinstance(p, str) for p in pair)):
-                raise ValueError(
-                    f"composite_keys.{tool} must be [param_a, param_b] or a list of such pairs, got {spec!r}"
-                )
-            clean.append((pair[0], pair[1]))
-        if not clean:
-            raise ValueError(f"composite_keys.{tool} must be [param_a, param_b] or a list of such pairs, got {spec!r}")
-        out[str(tool)] = tuple(clean)
+        if isinstance(spec, Mapping) or (isinstance(spec, (list, tuple)) and len(spec) == 2 and all(isinstance(p, str) for p in spec)):
+            specs = [spec]
+        elif isinstance(spec, (list, tuple)) and spec:
+            specs = list(spec)
+        else:
+            raise ValueError(f"composite_keys.{tool} must be [param_a, param_b] or {{fields: [param_a, param_b], values: [...]}}, got {spec!r}")
+        out[str(tool)] = tuple(_composite_spec(str(tool), one) for one in specs)
     return out
 
 
@@ -189,7 +220,7 @@ def _name_level(preds: Sequence[Any], target: Sequence[Any], include_negative: b
     return Counter(labels) + same_c, Counter(predicted) + same_c, Counter(hits) + same_c, neg
 
 
-def _param_pairs(calls: list[Any], composite: Mapping[str, tuple[tuple[str, str], ...]]) -> tuple[list[tuple[str, str]], bool]:
+def _param_pairs(calls: list[Any], composite: Composite, parse_json: bool = False) -> tuple[list[tuple[str, str]], bool]:
     """The ``(key, canonical value)`` pairs of a sample's calls, and whether every tool name and
     value was a string (then any sample ``==`` to this one has exactly the same pairs — see
     ``_param_level``)."""
@@ -203,22 +234,19 @@ def _param_pairs(calls: list[Any], composite: Mapping[str, tuple[tuple[str, str]
         if type(name) is not str:
             only_str = False
         for k, v in params.items():
-            if type(v) is str:
+            if type(v) is str and not parse_json:
                 out.append((f"{name}-{k}", v))
             else:
                 only_str = False
-                out.append((f"{name}-{k}", canonical_value(v)))
+                out.append((f"{name}-{k}", canonical_value(v, parse_json_strings=parse_json)))
         if composite:
-            for a, b in composite.get(name, ()):
+            for a, b, values in composite.get(name, ()):
                 if a in params and b in params:
                     va = params[a]
+                    if values is not None and not any(type(va) is type(v) and va == v for v in values):
+                        continue
                     vb = params[b]
-                    out.append(
-                        (
-                            f"{name}-{a}-{va if type(va) is str else canonical_value(va)}",
-                            vb if type(vb) is str else canonical_value(vb),
-                        )
-                    )
+                    out.append((f"{name}-{a}-{key_text(va)}", vb if type(vb) is str and not parse_json else canonical_value(vb, parse_json_strings=parse_json)))
     return out, only_str
 
 
@@ -230,7 +258,7 @@ def _by_key(pair_counts: Counter) -> Counter:
 
 
 def _param_level(
-    preds: Sequence[Any], target: Sequence[Any], include_negative: bool, composite: Mapping[str, tuple[tuple[str, str], ...]]
+    preds: Sequence[Any], target: Sequence[Any], include_negative: bool, composite: Composite, parse_json: bool = False
 ) -> tuple[Counter, Counter, Counter, list[int]]:
     labels: list[tuple[str, str]] = []
     predicted: list[tuple[str, str]] = []
@@ -240,13 +268,13 @@ def _param_level(
     for p, t in zip(preds, target):
         tc = t if type(t) is list else _as_calls(t)
         pc = p if type(p) is list else _as_calls(p)
-        lp, only_str = _param_pairs(tc, composite)
+        lp, only_str = _param_pairs(tc, composite, parse_json)
         # Python's == says 1 == 1.0 == True, canonical text does not; so an equal prediction
         # may reuse the label's pairs only when all of them are strings (equal only to strings).
         if only_str and tc == pc:
             same += lp
         else:
-            pp = _param_pairs(pc, composite)[0]
+            pp = _param_pairs(pc, composite, parse_json)[0]
             labels += lp
             predicted += pp
             if lp == pp:
@@ -274,16 +302,18 @@ def _tool_f1_update(
     target: Sequence[Any],
     level: Literal["name", "param"] = "name",
     include_negative: bool = False,
-    composite_keys: Mapping[str, Sequence[Any]] | None = None,
+    composite_keys: Mapping[str, Any] | None = None,
+    parse_json_strings: bool = False,
 ) -> KeyCounts:
     """Count one batch: ``{key: [tp, fp, fn]}`` (tool names, or ``tool-param`` keys)."""
     _check_batch(preds, target)
+    preds, target = seed_calls(preds), seed_calls(target)
     try:
         if level == "name":
             label_c, pred_c, hit_c, neg = _name_level(preds, target, include_negative)
         elif level == "param":
             composite = composite_keys if _is_normalized(composite_keys) else normalize_composite_keys(composite_keys)
-            label_c, pred_c, hit_c, neg = _param_level(preds, target, include_negative, composite)  # type: ignore[arg-type]
+            label_c, pred_c, hit_c, neg = _param_level(preds, target, include_negative, composite, parse_json_strings)  # type: ignore[arg-type]
         else:
             raise ValueError(f"level must be 'name' or 'param', got {level!r}")
     except (TypeError, KeyError, AttributeError):
@@ -304,7 +334,7 @@ def _tool_f1_update(
 
 def _is_normalized(composite: Any) -> bool:
     return isinstance(composite, dict) and all(
-        isinstance(v, tuple) and all(isinstance(p, tuple) for p in v) for v in composite.values()
+        isinstance(v, tuple) and all(isinstance(p, tuple) and len(p) == 3 for p in v) for v in composite.values()
     )
 
 
@@ -345,10 +375,11 @@ def tool_call_f1(
     target: Sequence[Any],
     level: Literal["name", "param"] = "name",
     include_negative: bool = False,
-    composite_keys: Mapping[str, Sequence[Any]] | None = None,
+    composite_keys: Mapping[str, Any] | None = None,
+    parse_json_strings: bool = False,
 ) -> dict[str, Any]:
     """Functional twin of :class:`evalkit_metrics.ToolCallF1` (same arguments, same result)."""
-    return _tool_f1_compute(_tool_f1_update(preds, target, level, include_negative, composite_keys))
+    return _tool_f1_compute(_tool_f1_update(preds, target, level, include_negative, composite_keys, parse_json_strings))
 
 
 # ----------------------------------------------------------------------------- exact match
@@ -369,11 +400,14 @@ def _same_multiset(a: list[Any], b: list[Any]) -> bool:
     return True
 
 
-def _exact_match_update(preds: Sequence[Any], target: Sequence[Any]) -> tuple[list[int], list[int]]:
-    """Count one batch: ``(correct, total)``, each ``[single, multi, all]``."""
+BUCKETS = ("single", "multi", "empty", "all")
+
+
+def _exact_match_verdicts(preds: Sequence[Any], target: Sequence[Any]) -> list[tuple[int, bool]]:
+    """Per sample: ``(bucket, correct)`` with bucket 0 single, 1 multi, 2 empty label."""
     _check_batch(preds, target)
-    correct = [0, 0, 0]
-    total = [0, 0, 0]
+    preds, target = seed_calls(preds), seed_calls(target)
+    out: list[tuple[int, bool]] = []
     try:
         for p, t in zip(preds, target):
             tc = _as_calls(t)
@@ -387,21 +421,28 @@ def _exact_match_update(preds: Sequence[Any], target: Sequence[Any]) -> tuple[li
                 for c in pc:
                     c["toolName"]  # noqa: B018 - validates the prediction
                 ok = n == len(pc) and _same_multiset(_normalized_calls(tc), _normalized_calls(pc))
-            bucket = 0 if n == 1 else (1 if n > 1 else -1)
-            if bucket >= 0:
-                total[bucket] += 1
-                correct[bucket] += ok
-            total[2] += 1
-            correct[2] += ok
+            out.append((0 if n == 1 else (1 if n > 1 else 2), ok))
     except (TypeError, KeyError, AttributeError):
         _explain(preds, target)
         raise
+    return out
+
+
+def _exact_match_update(preds: Sequence[Any], target: Sequence[Any]) -> tuple[list[int], list[int]]:
+    """Count one batch: ``(correct, total)``, each ``[single, multi, empty, all]``."""
+    correct = [0, 0, 0, 0]
+    total = [0, 0, 0, 0]
+    for bucket, ok in _exact_match_verdicts(preds, target):
+        total[bucket] += 1
+        correct[bucket] += ok
+        total[3] += 1
+        correct[3] += ok
     return correct, total
 
 
 def _exact_match_compute(correct: Sequence[int], total: Sequence[int]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
-    for i, name in enumerate(("single", "multi", "all")):
+    for i, name in enumerate(BUCKETS):
         c, n = int(correct[i]), int(total[i])
         out[name] = {"correct": c, "total": n, "accuracy": c / n if n else 0.0}
     return out
@@ -410,3 +451,29 @@ def _exact_match_compute(correct: Sequence[int], total: Sequence[int]) -> dict[s
 def tool_call_exact_match(preds: Sequence[Any], target: Sequence[Any]) -> dict[str, dict[str, Any]]:
     """Functional twin of :class:`evalkit_metrics.ToolCallExactMatch`."""
     return _exact_match_compute(*_exact_match_update(preds, target))
+
+
+def tool_call_exact_match_per_sample(preds: Sequence[Any], target: Sequence[Any]) -> list[bool]:
+    """Per-sample verdicts of :func:`tool_call_exact_match` (what ``scores`` records hold)."""
+    return [ok for _, ok in _exact_match_verdicts(preds, target)]
+
+
+# ----------------------------------------------------------------------------- call dialects
+def _seed_call(call: Any) -> Any:
+    """``{name, arguments: dict}`` (the normalised call of function-calling parsers) ->
+    ``{toolName, paramList}``; seed calls and anything else pass unchanged."""
+    if isinstance(call, Mapping) and "toolName" not in call and "name" in call:
+        args = call.get("arguments")
+        return {"toolName": call["name"], "paramList": args if isinstance(args, Mapping) else (args or {})}
+    return call
+
+
+def seed_calls(samples: Sequence[Any]) -> Sequence[Any]:
+    """Samples of normalised calls in the seed's dialect (a no-op, without copies, for seed data)."""
+    out: list[Any] | None = None
+    for i, sample in enumerate(samples):
+        if type(sample) is list and sample and isinstance(sample[0], Mapping) and "toolName" not in sample[0] and "name" in sample[0]:
+            if out is None:
+                out = list(samples)
+            out[i] = [_seed_call(c) for c in sample]
+    return samples if out is None else out

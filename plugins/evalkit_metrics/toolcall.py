@@ -15,8 +15,10 @@ import torch
 from evalkit_metrics._base import EvalkitMetric
 from evalkit_metrics._keyed_counts import KeyedCountsMixin
 from evalkit_metrics.functional_toolcall import (
+    BUCKETS,
     _exact_match_compute,
     _exact_match_update,
+    tool_call_exact_match_per_sample,
     _tool_f1_compute,
     _tool_f1_update,
     normalize_composite_keys,
@@ -38,12 +40,14 @@ class ToolCallF1(KeyedCountsMixin, EvalkitMetric):
         include_negative: add the ``__NEGATIVE__`` class for samples without calls (an empty
             label counts one label of it, an empty prediction one prediction, both one hit).
             At ``level="param"`` "empty" also means "no calls" (not "no parameters").
-        composite_keys: ``{toolName: [a, b]}`` (or a list of such pairs per tool). When a call
-            of that tool has both ``a`` and ``b``, the extra key ``"{toolName}-{a}-{value of a}"``
-            is scored with ``b``'s value — e.g. ``truckCheck: [truckType, value]`` gives
-            ``truckCheck-truckType-车长`` scored by ``value``. Seed 002 did this only for
-            hard-coded values of ``a`` (车长/车型, 到车价/总价); here every value of ``a`` gets its
-            own key, so configuring the pair is all a user does.
+        composite_keys: ``{toolName: {fields: [a, b], values: [...]}}`` (or ``[a, b]`` for every
+            value of ``a``, or a list of such specs per tool). When a call of that tool has both
+            ``a`` and ``b`` (and ``a``'s value is one of ``values``), the extra key
+            ``"{toolName}-{a}-{value of a}"`` is scored with ``b``'s value — e.g.
+            ``truckCheck: {fields: [truckType, value], values: [车长, 车型]}`` gives
+            ``truckCheck-truckType-车长`` scored by ``value``, exactly as the seed does.
+        parse_json_strings: compare a string that spells a JSON list/dict as that structure
+            (off by default: the seed compares a string as the string).
         kwargs: ``torchmetrics.Metric`` options (``sync_on_compute``, ``process_group``, ...).
 
     Counting (name level) follows seed 002 exactly: per sample and tool, ``hits = min(label
@@ -73,7 +77,8 @@ class ToolCallF1(KeyedCountsMixin, EvalkitMetric):
         self,
         level: Literal["name", "param"] = "name",
         include_negative: bool = False,
-        composite_keys: dict[str, list[Any]] | None = None,
+        composite_keys: dict[str, Any] | None = None,
+        parse_json_strings: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -82,11 +87,12 @@ class ToolCallF1(KeyedCountsMixin, EvalkitMetric):
         self.level = level
         self.include_negative = bool(include_negative)
         self.composite_keys = normalize_composite_keys(composite_keys)
+        self.parse_json_strings = bool(parse_json_strings)
         self._add_keyed_states()
 
     def update(self, preds: Sequence[Any], target: Sequence[Any]) -> None:
         """Count one batch of samples."""
-        self._append_counts(_tool_f1_update(preds, target, self.level, self.include_negative, self.composite_keys))
+        self._append_counts(_tool_f1_update(preds, target, self.level, self.include_negative, self.composite_keys, self.parse_json_strings))
 
     def compute(self) -> dict[str, Any]:
         return _tool_f1_compute(self._read_counts())
@@ -102,8 +108,10 @@ class ToolCallExactMatch(EvalkitMetric):
     matters. ``kwargs`` are ``torchmetrics.Metric`` options.
 
     Buckets: ``single`` = samples whose label has exactly one call, ``multi`` = more than one,
-    ``all`` = every sample (an empty label is correct iff the prediction is empty).
-    ``compute()`` -> ``{"single": {"correct", "total", "accuracy"}, "multi": {...}, "all": {...}}``.
+    ``empty`` = no call (correct iff the prediction is empty too), ``all`` = every sample, so
+    the three parts add up to ``all``. ``compute()`` -> ``{"single": {"correct", "total",
+    "accuracy"}, "multi": {...}, "empty": {...}, "all": {...}}``; ``sample_scores`` gives each
+    sample's verdict (``True``/``False``).
 
     Deviation from seed 002's ``calculate_strict_tools``: the seed sorted multi-call samples by
     ``toolName`` only (a stable sort), so two calls of the same tool in a different order
@@ -118,9 +126,9 @@ class ToolCallExactMatch(EvalkitMetric):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        # index 0 single, 1 multi, 2 all
-        self.add_state("correct", default=torch.zeros(3, dtype=torch.int64), dist_reduce_fx="sum", persistent=True)
-        self.add_state("total", default=torch.zeros(3, dtype=torch.int64), dist_reduce_fx="sum", persistent=True)
+        n = len(BUCKETS)  # single, multi, empty, all
+        self.add_state("correct", default=torch.zeros(n, dtype=torch.int64), dist_reduce_fx="sum", persistent=True)
+        self.add_state("total", default=torch.zeros(n, dtype=torch.int64), dist_reduce_fx="sum", persistent=True)
 
     def update(self, preds: Sequence[Any], target: Sequence[Any]) -> None:
         """Count one batch of samples."""
@@ -130,3 +138,7 @@ class ToolCallExactMatch(EvalkitMetric):
 
     def compute(self) -> dict[str, dict[str, Any]]:
         return _exact_match_compute(self.correct.tolist(), self.total.tolist())
+
+    def sample_scores(self, preds: Sequence[Any], target: Sequence[Any]) -> list[bool]:
+        """Each sample's verdict, as counted by :meth:`update`."""
+        return tool_call_exact_match_per_sample(preds, target)

@@ -31,6 +31,8 @@ log = logging.getLogger("evalkit.replay")
 class ReplayBackend:
     """Serves outputs from a file; ``path`` is required."""
 
+    uses_messages = False  # outputs are looked up by id/position: no prompt has to render
+
     def __init__(self, path: str | None = None, id_key: str = "id", output_key: str | None = None, match: str = "auto") -> None:
         if not path:
             raise ConfigError("the replay backend needs a file of saved outputs", where="backend.path", fix="add backend.path=/path/to/outputs.jsonl")

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from evalkit import hookimpl
 
-LABEL_FORMATS: dict[str, str] = {"bfcl": "evalkit_tools.bfcl.format:BfclLabels"}
-REPORTS: dict[str, str] = {"bfcl": "evalkit_tools.bfcl.report:BfclReport"}
+LABEL_FORMATS: dict[str, str] = {
+    "tool_calls": "evalkit_tools.labels:ToolCallLabels",
+    "bfcl": "evalkit_tools.bfcl.format:BfclLabels",
+}
+REPORTS: dict[str, str] = {
+    "toolcall": "evalkit_tools.report:ToolCallReport",
+    "bfcl": "evalkit_tools.bfcl.report:BfclReport",
+}
 PARSERS: dict[str, str] = {
     "tool_calls": "evalkit_tools.parsers:ToolCallsParser",
     "hermes": "evalkit_tools.parsers:HermesParser",

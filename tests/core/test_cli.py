@@ -26,11 +26,11 @@ def test_demo_writes_the_run_dir_contract(demo_run):
         assert (run_dir / name).exists(), name
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["num_samples"] == 48
-    assert metrics["num_failed"] == 1 and metrics["num_parse_errors"] >= 1
+    assert metrics["num_failed"] == 0 and metrics["num_parse_errors"] >= 1 and metrics["complete"] is True
     for key in ("tool_f1", "tool_param_f1"):
         assert set(metrics[key]) >= {"micro", "macro", "per_tool"}
         assert set(metrics[key]["micro"]) == {"precision", "recall", "f1"}
-    assert set(metrics["tool_exact_match"]) == {"single", "multi", "all"}
+    assert set(metrics["tool_exact_match"]) == {"single", "multi", "empty", "all"}
     assert metrics["tool_exact_match"]["all"]["total"] == 48
     rows = read_jsonl(run_dir / "predictions.jsonl")
     assert [r["index"] for r in rows] == list(range(48))
@@ -43,7 +43,7 @@ def test_report_workbook_sheets(demo_run):
 
     run_dir, _ = demo_run
     wb = load_workbook(run_dir / "report.xlsx", read_only=True)
-    assert wb.sheetnames == ["tools", "params", "badcases"]
+    assert wb.sheetnames == ["summary", "tools", "params", "badcases"]
     header = [c.value for c in next(wb["badcases"].iter_rows(max_row=1))]
     assert header[:4] == ["id", "url", "history", "query"]
     tools = {row[0]: row for row in wb["tools"].iter_rows(min_row=2, values_only=True)}
@@ -51,6 +51,13 @@ def test_report_workbook_sheets(demo_run):
     for name, m in metrics["tool_f1"]["per_tool"].items():
         assert tools[name][3] == pytest.approx(m["f1"])
     assert "micro_avg" in tools
+    # bad cases are exactly the samples the exact-match metric scored wrong (or that erred)
+    records = read_jsonl(run_dir / "predictions.jsonl")
+    wrong = {r["id"] for r in records if r["scores"]["tool_exact_match"] is False or r["error"]}
+    bad = {row[0] for row in wb["badcases"].iter_rows(min_row=2, values_only=True)}
+    assert bad == wrong and len(wrong) == metrics["tool_exact_match"]["all"]["total"] - metrics["tool_exact_match"]["all"]["correct"] + sum(
+        1 for r in records if r["error"] and r["scores"]["tool_exact_match"]
+    )
 
 
 def test_rerun_in_same_dir_resumes_without_duplicates(demo_run, tmp_path):
@@ -139,11 +146,19 @@ def test_rerun_with_another_setup_in_the_same_dir_starts_afresh(tmp_path):
     proc = run_cli(["+experiment=toolcall", "backend=replay", f"backend.path={perfect}", f"hydra.run.dir={run_dir}"])
     assert proc.returncode == 0, proc.stderr
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    # 47 perfect outputs (demo-047 has none): nothing of the first run was kept
-    assert metrics["tool_exact_match"]["all"]["correct"] == 47 and metrics["num_failed"] == 1
+    # 48 perfect outputs: nothing of the first run was kept
+    assert metrics["tool_exact_match"]["all"]["correct"] == 48 and metrics["num_failed"] == 0
     proc = run_cli(["+experiment=toolcall", "data.limit=10", "backend=replay", f"backend.path={perfect}", f"hydra.run.dir={run_dir}"])
     assert proc.returncode == 0, proc.stderr
     assert [r["index"] for r in read_jsonl(run_dir / "predictions.jsonl")] == list(range(10))
+    # the 38 finished records this re-run did not select are kept aside, said once, and come back
+    assert [r["index"] for r in read_jsonl(run_dir / "predictions.aside.jsonl")] == list(range(10, 48))
+    assert "kept aside" in proc.stderr + (run_dir / "run.log").read_text()
+    proc = run_cli(["+experiment=toolcall", "backend=replay", f"backend.path={perfect}", f"hydra.run.dir={run_dir}"])
+    assert proc.returncode == 0, proc.stderr
+    assert [r["index"] for r in read_jsonl(run_dir / "predictions.jsonl")] == list(range(48))
+    assert not (run_dir / "predictions.aside.jsonl").exists()
+    assert "(48 already done" in (run_dir / "run.log").read_text()
 
 
 def test_prompt_overrides_work_with_the_experiment(tmp_path):

@@ -1,6 +1,7 @@
 """Report helpers shared by report.xlsx and the comparison workbook."""
 
-from evalkit.report import excel_cell, same_calls
+from evalkit.report import excel_cell
+from evalkit_tools.report import same_calls
 
 
 def test_excel_cell_drops_control_characters_and_serialises_structures():

@@ -10,7 +10,15 @@ import numpy as np
 
 TOOLS = ["priceCheck", "truckCheck", "loadTimeCheck", "orderManagementCheck", "settlementMethod", "地址确认", "a-b:c"]
 WORDS = ["上海", "北京", "4.2米", "平板", "高栏", "到车价", "总价", "x", "y", "z", "", "带 空格", "a:b"]
+# Strings that spell JSON: equal to the structure they spell only under parse_json_strings.
+JSON_STRINGS = ['["a","b"]', '["a", "b"]', '{"k":"x"}', '["上海"]', "[]", "{}"]
 COMPOSITE = {"truckCheck": ["truckType", "value"], "priceCheck": ["priceType", "value"], "地址确认": ["level", "city"]}
+# The seed's definition: a composite key only for the listed values of the first field.
+COMPOSITE_SEED = {
+    "truckCheck": {"fields": ["truckType", "value"], "values": ["车长", "车型"]},
+    "priceCheck": {"fields": ["priceType", "value"], "values": ["到车价", "总价"]},
+    "地址确认": ["level", "city"],
+}
 
 
 def _value(rng: random.Random, depth: int = 0) -> Any:
@@ -26,7 +34,7 @@ def _value(rng: random.Random, depth: int = 0) -> Any:
     if kind == 4:
         return None
     if kind == 5:
-        return rng.choice(WORDS[:5])
+        return rng.choice(WORDS[:5] + JSON_STRINGS)
     if kind == 6:
         return [_value(rng, depth + 1) for _ in range(rng.randrange(0, 4))]
     return {rng.choice("kmn"): _value(rng, depth + 1) for _ in range(rng.randrange(0, 3))}
@@ -43,11 +51,11 @@ def random_call(rng: random.Random) -> dict[str, Any]:
         return {"toolName": name, "paramList": None}
     params: dict[str, Any] = {}
     if name == "truckCheck" and rng.random() < 0.8:
-        params["truckType"] = rng.choice(["车长", "车型", 3])
-        params["value"] = rng.choice(["4.2米", "6.8米", "平板", ["a", "b"], 1])
+        params["truckType"] = rng.choice(["车长", "车型", "其他", 3, ["车长"], ["车型", "车长"], {"k": "车长"}])
+        params["value"] = rng.choice(["4.2米", "6.8米", "平板", ["a", "b"], '["a","b"]', 1])
     elif name == "priceCheck" and rng.random() < 0.8:
-        params["priceType"] = rng.choice(["到车价", "总价"])
-        params["value"] = rng.choice(["100元", "200元", 300, 300.0])
+        params["priceType"] = rng.choice(["到车价", "总价", "单价"])
+        params["value"] = rng.choice(["100元", "200元", 300, 300.0, "300"])
     elif name == "地址确认" and rng.random() < 0.5:
         params["level"] = rng.choice(["省", "市", True])
         params["city"] = rng.choice(["上海", "北京"])

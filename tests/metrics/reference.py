@@ -30,16 +30,41 @@ def ref_canon(value: Any) -> str:
     return str(value)
 
 
-def ref_param_items(calls: list[dict[str, Any]] | None, composite: dict[str, list[str]] | None) -> list[tuple[str, str]]:
+def ref_key_text(value: Any) -> str:
+    """How a composite key's first field appears in the key: strings as they are, lists as
+    their sorted items in compact JSON, dicts as key-sorted compact JSON, else str()."""
+    def dump(x: Any) -> str:
+        return json.dumps(x, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "[" + ",".join(sorted(dump(x) for x in value)) + "]"
+    if isinstance(value, dict):
+        return dump(value)
+    return str(value)
+
+
+def ref_composite(spec: Any) -> tuple[str, str, list[Any] | None]:
+    """``[a, b]`` -> every value of a; ``{fields: [a, b], values: [...]}`` -> only those (the seed)."""
+    if isinstance(spec, dict):
+        return spec["fields"][0], spec["fields"][1], list(spec["values"])
+    return spec[0], spec[1], None
+
+
+def ref_param_items(calls: list[dict[str, Any]] | None, composite: dict[str, Any] | None) -> list[tuple[str, str]]:
     items = []
     for call in calls or []:
         params = call.get("paramList") or {}
         for name, value in params.items():
             items.append((call["toolName"] + "-" + name, ref_canon(value)))
-        pair = (composite or {}).get(call["toolName"])
-        if pair and pair[0] in params and pair[1] in params:
-            a, b = pair
-            items.append((call["toolName"] + "-" + a + "-" + str(params[a]), ref_canon(params[b])))
+        spec = (composite or {}).get(call["toolName"])
+        if spec:
+            a, b, values = ref_composite(spec)
+            if a in params and b in params:
+                # the seed tests `params[a] == "车长"`: a value of another type never matches
+                if values is None or any(type(params[a]) is type(v) and params[a] == v for v in values):
+                    items.append((call["toolName"] + "-" + a + "-" + ref_key_text(params[a]), ref_canon(params[b])))
     return items
 
 
@@ -111,11 +136,11 @@ def ref_exact_match(preds: list[Any], labels: list[Any]) -> dict[str, dict[str, 
     def norm(calls: list[dict[str, Any]] | None) -> list[tuple[Any, Any]]:
         return [(c["toolName"], c.get("paramList") or {}) for c in calls or []]
 
-    buckets = {"single": [0, 0], "multi": [0, 0], "all": [0, 0]}
+    buckets = {"single": [0, 0], "multi": [0, 0], "empty": [0, 0], "all": [0, 0]}
     for pred, label in zip(preds, labels):
         lab, prd = norm(label), norm(pred)
         ok = len(lab) == len(prd) and any(list(perm) == lab for perm in itertools.permutations(prd))
-        names = ["all"] + (["single"] if len(lab) == 1 else ["multi"] if len(lab) > 1 else [])
+        names = ["all"] + (["single"] if len(lab) == 1 else ["multi"] if len(lab) > 1 else ["empty"])
         for name in names:
             buckets[name][0] += ok
             buckets[name][1] += 1

@@ -10,7 +10,7 @@ import pytest
 from evalkit_metrics import ToolCallExactMatch, ToolCallF1, tool_call_exact_match, tool_call_f1
 from evalkit_metrics.functional import canonical_value
 
-from .randomdata import COMPOSITE, toolcall_data
+from .randomdata import COMPOSITE, COMPOSITE_SEED, toolcall_data
 from .reference import ref_exact_match, ref_tool_f1
 
 
@@ -34,6 +34,7 @@ F1_CASES = [
     pytest.param("param", False, None, id="param"),
     pytest.param("param", True, COMPOSITE, id="param-negative-composite"),
     pytest.param("param", False, COMPOSITE, id="param-composite"),
+    pytest.param("param", False, COMPOSITE_SEED, id="param-composite-seed-values"),
 ]
 
 
@@ -120,9 +121,11 @@ def test_param_level_canonical_values_and_composite_keys():
 
 def test_canonical_value():
     assert canonical_value("上海") == "上海"
-    assert canonical_value(["b", "a"]) == canonical_value(["a", "b"]) == '["a","b"]'
+    assert canonical_value(["b", "a"]) == canonical_value(["a", "b"])
+    assert canonical_value(["a", "b"]) != canonical_value('["a","b"]') == '["a","b"]'  # a string is the string
+    assert canonical_value('["b","a"]', parse_json_strings=True) == canonical_value(["a", "b"])
     assert canonical_value([{"y": 1, "x": [2, 1]}, 3]) == canonical_value([3, {"x": [2, 1], "y": 1}])
-    assert canonical_value({"b": 1, "a": "北京"}) == '{"a":"北京","b":1}'
+    assert canonical_value({"b": 1, "a": "北京"}) == canonical_value({"a": "北京", "b": 1}) != '{"a":"北京","b":1}'
     assert [canonical_value(v) for v in (True, 3, 2.5, None)] == ["True", "3", "2.5", "None"]
     assert canonical_value(1) != canonical_value(1.0) != canonical_value(True)
 
@@ -161,7 +164,7 @@ def test_empty_input_gives_zeros():
         assert metric.compute() == {"micro": zero, "macro": zero, "per_tool": {}}
     assert tool_call_f1([], []) == {"micro": zero, "macro": zero, "per_tool": {}}
     em = ToolCallExactMatch().compute()
-    assert em == {k: {"correct": 0, "total": 0, "accuracy": 0.0} for k in ("single", "multi", "all")}
+    assert em == {k: {"correct": 0, "total": 0, "accuracy": 0.0} for k in ("single", "multi", "empty", "all")}
 
 
 _BAD = [
@@ -201,3 +204,37 @@ def test_many_updates_stay_compact_and_exact():
         metric.update(preds[start : start + 10], labels[start : start + 10])
     assert len(metric.tool_counts) <= 65
     assert_same(metric.compute(), ref_tool_f1(preds, labels, "param", False, COMPOSITE))
+
+
+def test_string_spelling_json_is_not_the_structure_unless_asked():
+    label = [[{"toolName": "t", "paramList": {"v": ["a", "b"]}}]]
+    pred = [[{"toolName": "t", "paramList": {"v": '["a","b"]'}}]]
+    assert tool_call_f1(pred, label, level="param")["per_tool"]["t-v"]["tp"] == 0
+    assert tool_call_f1(pred, label, level="param", parse_json_strings=True)["per_tool"]["t-v"]["tp"] == 1
+
+
+def test_composite_key_applies_only_to_listed_values():
+    spec = {"truckCheck": {"fields": ["truckType", "value"], "values": ["车长", "车型"]}}
+    calls = [[{"toolName": "truckCheck", "paramList": {"truckType": "车长", "value": "4.2米"}}, {"toolName": "truckCheck", "paramList": {"truckType": "其他", "value": "x"}}]]
+    keys = set(tool_call_f1(calls, calls, level="param", composite_keys=spec)["per_tool"])
+    assert "truckCheck-truckType-车长" in keys and "truckCheck-truckType-其他" not in keys
+    every = set(tool_call_f1(calls, calls, level="param", composite_keys={"truckCheck": ["truckType", "value"]})["per_tool"])
+    assert "truckCheck-truckType-其他" in every
+
+
+def test_exact_match_buckets_add_up_to_all():
+    preds, labels = toolcall_data(300, seed=11)
+    result = tool_call_exact_match(preds, labels)
+    parts = ("single", "multi", "empty")
+    assert result["empty"]["total"] > 0
+    assert sum(result[p]["total"] for p in parts) == result["all"]["total"]
+    assert sum(result[p]["correct"] for p in parts) == result["all"]["correct"]
+
+
+def test_exact_match_sample_scores_are_the_counted_verdicts():
+    preds, labels = toolcall_data(200, seed=5)
+    metric = ToolCallExactMatch()
+    metric.update(preds, labels)
+    verdicts = metric.sample_scores(preds, labels)
+    assert len(verdicts) == 200 and sum(verdicts) == metric.compute()["all"]["correct"]
+    assert 0 < sum(verdicts) < 200
