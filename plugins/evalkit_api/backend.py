@@ -403,19 +403,28 @@ class ApiBackend:
             attempts += 1
             primary = self._start(client, pool, endpoint, data)
             running = {primary: endpoint}
-            hedge_after = self.hedger.delay()
+            started = time.monotonic()
+            may_hedge = self.hedger.enabled
             won: tuple[Completion, float] | None = None
             hedge_won = False
             error: RetryableError | None = None
             try:
                 while running and won is None:
-                    done, _ = await asyncio.wait(running, timeout=hedge_after, return_when=asyncio.FIRST_COMPLETED)
-                    if not done:  # still running long after the others' p95: send one duplicate
-                        hedge_after = None
+                    delay = self.hedger.delay() if may_hedge else None
+                    if may_hedge and delay is None:  # no latency history yet: look again soon
+                        timeout: float | None = max(0.05, self.hedger.floor)
+                    else:
+                        timeout = None if delay is None else max(0.0, started + delay - time.monotonic())
+                    done, _ = await asyncio.wait(running, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                    if not done and delay is not None and time.monotonic() - started >= delay:
+                        # still running long after the others' p95: send one duplicate
+                        may_hedge = False
                         if self.hedger.take():
                             twin = pool.acquire_now(avoid=endpoint)
                             attempts += 1
                             running[self._start(client, pool, twin, data)] = twin
+                        continue
+                    if not done:
                         continue
                     for task in done:
                         where = running.pop(task)

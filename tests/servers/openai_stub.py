@@ -15,6 +15,8 @@ and ``GET /v1/models`` like vLLM's server, with knobs for what goes wrong in pra
   like some real servers, the 401 message echoes the key it received);
 * ``model``: another model name gets 404; ``max_tokens_limit``: a larger ``max_tokens``
   gets 400, like vLLM's context-length check; ``ignore_n``: one choice whatever ``n`` asks;
+* ``max_concurrent``: requests processed at once (a server's batch capacity); the rest
+  queue, so their latency grows;
 * ``rate_limit``: requests admitted per second (a token bucket holding ``rate_burst`` seconds
   of them); beyond it HTTP 429 with ``Retry-After`` = the time until the next one is admitted;
 * ``tool_mode``, for requests that offer ``tools`` (function calling): ``native`` answers
@@ -115,6 +117,7 @@ class StubConfig:
     faults: tuple[str, ...] = ()
     max_tokens_limit: int | None = None
     ignore_n: bool = False  # always one choice, like hosted APIs without n support
+    max_concurrent: int = 0  # requests processed at once (like vLLM's max_num_seqs); the rest queue; 0: no limit
     rate_limit: float = 0.0  # requests admitted per second; 0: no limit
     rate_burst: float = 1.0  # seconds of rate_limit the bucket holds
     tool_mode: str = "native"  # native | torn | tag, for requests that offer tools
@@ -146,6 +149,8 @@ class RequestLog:
             self.received: collections.Counter[str] = collections.Counter()
             self.answered: collections.Counter[str] = collections.Counter()  # 200s with a real completion
             self.status: collections.Counter[str] = collections.Counter()
+            self.timeline: list[tuple[float, str]] = []  # (seconds since the first request, status)
+            self.started: float | None = None
             self.bodies: dict[str, dict[str, Any]] = {}  # the last request body per conversation
             self.headers: dict[str, dict[str, str]] = {}  # ... and its headers (minus Authorization)
             self.total = 0
@@ -161,6 +166,9 @@ class RequestLog:
     def reply(self, key: str | None, status: str) -> None:
         with self._lock:
             self.status[status] += 1
+            now = time.monotonic()
+            self.started = now if self.started is None else self.started
+            self.timeline.append((now - self.started, status))
             if key is not None and status == "200":
                 self.answered[key] += 1
 
@@ -173,6 +181,7 @@ class RequestLog:
                 "status": dict(self.status),
                 "bodies": dict(self.bodies),
                 "headers": dict(self.headers),
+                "timeline": list(self.timeline),
             }
 
 
@@ -184,6 +193,7 @@ class StubApp:
         self.log = RequestLog()
         self.rng = random.Random(config.seed)
         self._tokens: float | None = None  # rate-limit bucket
+        self._slots: asyncio.Semaphore | None = None  # max_concurrent
         self._refilled = time.monotonic()
         self.app = web.Application(client_max_size=64 * 1024**2)
         self.app.add_routes(
@@ -238,6 +248,15 @@ class StubApp:
         return (1.0 - tokens) / rate
 
     async def _latency(self) -> None:
+        if self.config.max_concurrent > 0:
+            if self._slots is None:
+                self._slots = asyncio.Semaphore(self.config.max_concurrent)
+            async with self._slots:
+                await self._sleep_latency()
+        else:
+            await self._sleep_latency()
+
+    async def _sleep_latency(self) -> None:
         delay = self.config.latency + (self.rng.uniform(0, self.config.latency_jitter) if self.config.latency_jitter else 0.0)
         if delay > 0:
             await asyncio.sleep(delay)

@@ -1,0 +1,100 @@
+"""Fixed costs out of the way: heavy imports started early in the background, or avoided.
+
+* :func:`start_background_import` imports modules on a daemon thread, so a run can start its
+  backend (requests in flight, a model loading) while, say, torch and torchmetrics load.
+  A failure there is silent: the real import later raises it where it belongs.
+* :func:`import_torchmetrics` imports torchmetrics without importing transformers. torchmetrics
+  binds ``from transformers import AutoModel, ...`` at import time for BERTScore, InfoLM and
+  CLIPScore (about 2-4 s on a small machine); here those names are bound to proxies that
+  import the real class the first time one is used, so those metrics still work.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import threading
+import types
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator
+
+
+def start_background_import(modules: Iterable[str]) -> threading.Thread:
+    """Import ``modules`` (in order) on a daemon thread; returns the started thread."""
+    names = list(modules)
+
+    def run() -> None:
+        for name in names:
+            try:
+                if name == "torchmetrics":
+                    import_torchmetrics()
+                else:
+                    importlib.import_module(name)
+            except BaseException:  # noqa: BLE001 - re-raised by the real import, where it is used
+                pass
+
+    thread = threading.Thread(target=run, name="evalkit-import", daemon=True)
+    thread.start()
+    return thread
+
+
+class _Deferred:
+    """Stands for ``transformers.<name>`` until first use, then delegates to the real object."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def _real(self) -> Any:
+        module = sys.modules.get("transformers")
+        if module is not None and getattr(module, "_evalkit_placeholder", False):
+            raise AttributeError(f"transformers.{self._name} is not importable while torchmetrics loads")
+        return getattr(importlib.import_module("transformers"), self._name)
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("__") and attr.endswith("__"):
+            raise AttributeError(attr)
+        return getattr(self._real(), attr)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._real()(*args, **kwargs)
+
+    def __instancecheck__(self, obj: Any) -> bool:
+        return isinstance(obj, self._real())
+
+    def __subclasscheck__(self, cls: type) -> bool:
+        return issubclass(cls, self._real())
+
+    def __repr__(self) -> str:
+        return f"<deferred transformers.{self._name}>"
+
+
+@contextmanager
+def _deferred_transformers() -> Iterator[None]:
+    """While active, ``from transformers import X`` binds a :class:`_Deferred` proxy."""
+    placeholder = types.ModuleType("transformers")
+    placeholder._evalkit_placeholder = True  # type: ignore[attr-defined]
+
+    def deferred(name: str) -> _Deferred:  # PEP 562 module __getattr__
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        return _Deferred(name)
+
+    placeholder.__getattr__ = deferred  # type: ignore[method-assign]
+    sys.modules["transformers"] = placeholder
+    try:
+        yield
+    finally:
+        if sys.modules.get("transformers") is placeholder:
+            del sys.modules["transformers"]
+
+
+_lock = threading.Lock()
+
+
+def import_torchmetrics() -> types.ModuleType:
+    """``import torchmetrics``, without paying for transformers until a metric needs it."""
+    with _lock:
+        if "torchmetrics" in sys.modules or "transformers" in sys.modules:
+            return importlib.import_module("torchmetrics")
+        with _deferred_transformers():
+            return importlib.import_module("torchmetrics")
