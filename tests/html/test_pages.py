@@ -223,3 +223,18 @@ def test_identical_runs_compare_to_zero(tmp_path, open_page):
     assert opened.page.locator("[data-banner=not-comparable]").count() == 0
     assert opened.count_text("flip-count") == "0 of 0 flips shown"
     assert opened.errors == []
+
+
+def test_sweep_writes_compare_html(tmp_path, open_page):
+    """The end of ``evalkit -m`` on the shipped demo: compare.html beside summary.json, with the
+    banner (the jobs differ in generation settings) and zero deltas (replay: same outputs)."""
+    sweep = tmp_path / "sweep"
+    proc = run_cli(["-m", "+experiment=toolcall", "generation.max_new_tokens=256,512", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    assert (sweep / "compare.html").exists(), proc.stderr
+    summary = json.loads((sweep / "summary.json").read_text())
+    assert [r["what"] for r in summary["comparability"]["reasons"]] == ["generation"]
+    figures = summary["significance"][0]["figures"]
+    assert figures and all(f["delta"] == 0 for f in figures)
+    opened = open_page(sweep / "compare.html")
+    assert "max_new_tokens=512" in opened.page.locator("[data-banner=not-comparable]").inner_text()
+    assert opened.errors == []
