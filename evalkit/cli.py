@@ -270,7 +270,7 @@ def run_task(cfg: DictConfig) -> dict[str, Any]:
     from hydra.core.hydra_config import HydraConfig
 
     from evalkit.pipeline import Pipeline
-    from evalkit.report import write_reports
+    from evalkit.reporting import write_reports
     from evalkit.secrets import install_log_redaction, redact_run_dir
 
     install_log_redaction()
@@ -301,7 +301,7 @@ def _hydra_main(cfg: DictConfig) -> Any:
         os.environ[VERBOSE_ENV] = "1"
     multirun = _is_multirun()
     try:
-        return run_task(cfg)
+        metrics = run_task(cfg)
     except Exception as exc:
         line = one_line(exc)
         _log_to_run_log(f"run failed: {line}", exc)
@@ -317,6 +317,11 @@ def _hydra_main(cfg: DictConfig) -> Any:
             sys.stderr.write(f"evalkit: job {HydraConfig.get().job.num} failed: {line}\n")
             return {"error": line}
         sys.exit(report_error(exc))
+    if not multirun and not metrics.get("within_max_failed", True):
+        from evalkit.errors import report_incomplete
+
+        sys.exit(report_incomplete(metrics, sys.argv[1:]))
+    return metrics
 
 
 # -- --version and --help ----------------------------------------------------------------------
@@ -403,7 +408,9 @@ def main(argv: list[str] | None = None) -> None:
         os.environ[VERBOSE_ENV] = "1"
     if any(a in ("hydra.verbose=true", "hydra.verbose=True", "verbose=true", "verbose=True") for a in args):
         os.environ[VERBOSE_ENV] = "1"
-    sys.argv = [sys.argv[0]] + args
+    from evalkit.overrides import quote_overrides
+
+    sys.argv = [sys.argv[0]] + quote_overrides(args)
     install_hydra_integration()
     if any(a in HELP_FLAGS for a in args):
         print(help_text())

@@ -66,3 +66,21 @@ def missing_dependency(module: str, extra: str, *, alternative: str | None = Non
     if alternative:
         fix = f"{fix} ({alternative})"
     return MissingDependencyError(f"the Python package '{module}' is not installed", where=f"evalkit[{extra}]", fix=fix)
+
+
+INCOMPLETE_EXIT = 4  # the run finished, but more samples failed than run.max_failed allows
+
+
+def report_incomplete(metrics: dict, args: list[str]) -> int:
+    """One loud line for a run whose failed samples exceed ``run.max_failed``, with the command
+    that retries only them (finished samples are kept); returns :data:`INCOMPLETE_EXIT`."""
+    import shlex
+    import sys
+
+    retry = " ".join(["evalkit", *(shlex.quote(a) for a in args)])
+    sys.stderr.write(
+        f"evalkit: INCOMPLETE: {metrics.get('num_failed')} of {metrics.get('num_samples')} samples failed and are left out of the metrics "
+        f"(metrics.json: complete false; fix: re-run the same command to retry only them: {retry})\n"
+    )
+    sys.stderr.flush()
+    return INCOMPLETE_EXIT

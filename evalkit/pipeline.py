@@ -98,6 +98,8 @@ class Pipeline:
         prompt, _ = split_section("prompt", prompt)
         explicit = {key: prompt[key] for key in ("system", "user") if key in prompt and prompt[key] != MISSING}
         file = prompt.get("file")
+        if file == MISSING:
+            raise ConfigError("this prompt needs a prompt file", where="prompt.file", fix="add prompt.file=/path/to/prompt.yaml")
         if not file and not explicit.get("user"):
             return None
         return PromptBuilder.from_config(

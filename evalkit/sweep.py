@@ -27,11 +27,12 @@ JOB_ERRORS: dict[str, str] = {}
 
 
 def is_incomplete(job_dir: Path) -> bool:
-    """A finished job whose metrics.json says ``complete: false`` (failed samples)."""
+    """A finished job with more failed samples than its ``run.max_failed`` allows."""
     import json
 
     try:
-        return json.loads((job_dir / "metrics.json").read_text(encoding="utf-8")).get("complete") is False
+        metrics = json.loads((job_dir / "metrics.json").read_text(encoding="utf-8"))
+        return metrics.get("complete") is False and not metrics.get("within_max_failed", False)
     except (OSError, ValueError, AttributeError):
         return False
 
