@@ -23,10 +23,12 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from evalkit.records import is_failed
+from evalkit.verdicts import as_verdict
+
 DEFAULT_RESAMPLES = 2000
 DEFAULT_SEED = 0
 COUNT_FIELDS = ("tp", "fp", "fn")
-BINARY_FIELDS = ("correct", "valid")  # dict fields that say right/wrong (pairwise, BFCL)
 
 
 @dataclass(frozen=True)
@@ -107,20 +109,8 @@ def figures_for(key: str, states: Mapping[str, float]) -> list[Figure]:
     return figures
 
 
-def verdict(value: Any) -> bool | None:
-    """Per-sample right/wrong of a score, where the score has one (bool, or a dict's
-    ``correct``/``valid`` bool); None otherwise."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, Mapping):
-        for field in BINARY_FIELDS:
-            if isinstance(value.get(field), bool):
-                return value[field]
-    return None
-
-
 def scored(record: Mapping[str, Any]) -> bool:
-    return record.get("error_type") != "request"
+    return not is_failed(record)  # type: ignore[arg-type]
 
 
 def metric_keys(records: Iterable[Mapping[str, Any]]) -> list[str]:
@@ -225,7 +215,7 @@ def compare_pair(base: Sequence[Mapping[str, Any]], other: Sequence[Mapping[str,
             indexed = [(f, [columns.index(c) for c in f.columns]) for f in figures]
             for (figure, _), result in zip(indexed, paired_bootstrap(base_m, other_m, indexed, resamples=resamples, seed=seed)):
                 figures_out.append({"metric": key, "figure": figure.name, "n": int(base_m.shape[0]), **result})
-        verdicts = [(verdict((a.get("scores") or {}).get(key)), verdict((b.get("scores") or {}).get(key))) for a, b in pairs]
+        verdicts = [(as_verdict((a.get("scores") or {}).get(key)), as_verdict((b.get("scores") or {}).get(key))) for a, b in pairs]
         verdicts = [(x, y) for x, y in verdicts if x is not None and y is not None]
         if verdicts:
             b = sum(1 for x, y in verdicts if x and not y)

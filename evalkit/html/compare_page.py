@@ -13,7 +13,8 @@ from evalkit.html.page import render_page, write_atomic
 from evalkit.html.run_page import headline_figures
 from evalkit.html.samples import Strings, text_ref
 from evalkit.runs import FinishedRun
-from evalkit.stats import compare_runs, paired_records, verdict
+from evalkit.stats import compare_runs, paired_records
+from evalkit.verdicts import as_verdict
 
 COMPARE_HTML = "compare.html"
 FLIPS_CAP = 2000  # per run, metric and direction
@@ -49,7 +50,7 @@ def flip_items(runs: Sequence[FinishedRun], base: int, strings: Strings) -> tupl
         counts: dict[tuple[str, str], int] = {}
         for a, b in paired_records(runs[base].records, run.records):
             for key in (a.get("scores") or {}):
-                va, vb = verdict(a["scores"].get(key)), verdict((b.get("scores") or {}).get(key))
+                va, vb = as_verdict(a["scores"].get(key)), as_verdict((b.get("scores") or {}).get(key))
                 if va is None or vb is None or va == vb:
                     continue
                 direction = "r2w" if va else "w2r"

@@ -21,10 +21,8 @@ MAX_HEADLINE = 24
 
 def headline_figures(metrics: Mapping[str, Any]) -> dict[str, Any]:
     """The metric figures of ``metrics.json`` flattened (``tool_f1.micro.f1``), counts left out."""
-    try:
-        from evalkit.console import headline
-    except ImportError:  # older core: the helper lived in evalkit.report
-        from evalkit.report import headline
+    from evalkit.console import headline
+
     return {k: v for k, v in headline(metrics).items() if not k.endswith(COUNT_SUFFIXES)}
 
 

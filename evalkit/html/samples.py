@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping, Sequence
 
-from evalkit.stats import verdict
+from evalkit.verdicts import as_verdict
 
 MAX_FIELD_CHARS = 4000
 BUDGET_BYTES = 4_000_000  # the page stays under ~5 MB with charts and code around it
@@ -34,7 +34,7 @@ def record_verdict(record: Mapping[str, Any]) -> bool | None:
     request, or no metric that scores right/wrong)."""
     if record.get("error_type") == "request":
         return None
-    verdicts = [v for v in (verdict(s) for s in (record.get("scores") or {}).values()) if v is not None]
+    verdicts = [v for v in (as_verdict(s) for s in (record.get("scores") or {}).values()) if v is not None]
     return all(verdicts) if verdicts else None
 
 
