@@ -183,11 +183,14 @@ class HFBackend:
                 where=f"model.path={self.checkpoint.tokenizer_path}",
                 fix="set backend.chat_template to a Jinja template (or a .jinja file)",
             )
+        # fc mode: the template renders the offered tools (tools=), as a server's chat template would
+        tools = {"tools": request.tools} if request.tools else {}
         return self.tokenizer.apply_chat_template(
             messages,
             chat_template=template,
             tokenize=False,
             add_generation_prompt=True,
+            **tools,
             **self.chat_template_kwargs,
         )
 

@@ -291,10 +291,11 @@ class VLLMBackend:
     # -- generation ----------------------------------------------------------------------
 
     def generate(self, requests: Sequence[Request], on_result: OnResult) -> None:
-        items = [(r.index, chat_messages(r, "vllm")) for r in requests]
+        # (index, messages) or, in fc mode, (index, messages, tools): the chat template renders the tools
+        items = [(r.index, chat_messages(r, "vllm"), r.tools) if r.tools else (r.index, chat_messages(r, "vllm")) for r in requests]
         by_index = {r.index: r for r in requests}
         cached = CachedGeneration(self.cache, self.cache_identity, self.generation, extras=self.decode_spec.key_extras())
-        hits, missing = cached.split((index, cache_prompt(messages, by_index[index])) for index, messages in items)
+        hits, missing = cached.split((item[0], cache_prompt(item[1], by_index[item[0]])) for item in items)
         for hit in hits:
             on_result(hit)
         self.stats["cached"] += len(hits)

@@ -40,7 +40,7 @@ from evalkit_vllm.settings import Completion, Job
 log = logging.getLogger("evalkit.vllm")
 
 Emit = Callable[[list[Completion]], None]
-Item = tuple[int, list[dict[str, Any]]]  # (dataset index, chat messages)
+Item = tuple[Any, ...]  # (dataset index, chat messages) or (index, messages, OpenAI tools)
 
 
 def import_vllm() -> Any:
@@ -198,9 +198,10 @@ class Engine:
             )
         texts: list[tuple[int, str]] = []
         failed: list[Completion] = []
-        for index, messages in items:
+        for index, messages, *tools in items:
+            extra = {"tools": tools[0]} if tools and tools[0] else {}  # fc mode: LLM.chat(..., tools=) renders them so
             try:
-                texts.append((index, tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **template_kwargs)))
+                texts.append((index, tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **extra, **template_kwargs)))
             except Exception as exc:  # a template error concerns this conversation only
                 failed.append(Completion(index=index, error=f"chat template: {diagnose.first_line(exc, 160)}"))
         ids = tokenizer([t for _, t in texts], add_special_tokens=False)["input_ids"] if texts else []
