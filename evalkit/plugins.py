@@ -95,7 +95,15 @@ def build_plugin_set(extra_plugins: list[Any] | None = None) -> PluginSet:
     pm.add_hookspecs(hookspecs)
     allow = _allow_list()
     infos: list[PluginInfo] = []
-    for ep in _entry_points():
+    entry_points = _entry_points()
+    if allow:
+        known = {ep.name for ep in entry_points} | {_dist_name(ep) for ep in entry_points}
+        for name in sorted(allow - known):
+            log.warning(
+                "%s names %r, which is no installed evalkit plugin (installed: %s); it is ignored",
+                ALLOW_LIST_ENV, name, ", ".join(sorted(ep.name for ep in entry_points if _dist_name(ep) != BUILTIN_DISTRIBUTION)) or "none besides the built-ins",
+            )
+    for ep in entry_points:
         dist = _dist_name(ep)
         builtin = dist == BUILTIN_DISTRIBUTION
         info = PluginInfo(name=ep.name, module=ep.value, distribution=dist, version=_dist_version(ep), builtin=builtin)

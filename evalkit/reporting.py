@@ -75,7 +75,7 @@ def _write_html(ctx: ReportContext) -> list[Path]:
     except ImportError:
         return []
     try:
-        return [Path(write_run_html(ctx.run_dir))]
+        return [Path(write_run_html(ctx.run_dir, ctx=ctx))]
     except Exception as exc:  # a broken page must not fail a finished run
         log.warning("report.html could not be written: %s", exc)
         return []
