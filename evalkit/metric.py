@@ -10,7 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from torchmetrics import Metric
+from evalkit.warmup import import_torchmetrics
+
+import_torchmetrics()  # torchmetrics without its eager transformers import (seconds saved)
+
+from torchmetrics import Metric  # noqa: E402
 
 
 class EvalkitMetric(Metric):

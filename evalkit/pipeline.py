@@ -52,6 +52,30 @@ class RunSummary:
     rows: dict[int, dict[str, Any]] = field(default_factory=dict)  # dataset rows by index, for reports
 
 
+class MetricsJob:
+    """Builds the run's metrics now, or on a thread (``background``) so their imports overlap
+    the backend's work; ``result()`` waits and re-raises a build error where it is needed."""
+
+    def __init__(self, build: Any, *, background: bool) -> None:
+        self._future: Any = None
+        self._metrics: dict[str, Any] | None = None
+        if background:
+            from concurrent.futures import ThreadPoolExecutor
+
+            executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evalkit-metrics")
+            self._future = executor.submit(build)
+            executor.shutdown(wait=False)
+        else:
+            self._metrics = build()
+
+    def raise_if_failed(self) -> None:
+        if self._future is not None and self._future.done() and self._future.exception() is not None:
+            raise self._future.exception()
+
+    def result(self) -> dict[str, Any]:
+        return self._metrics if self._future is None else self._future.result()
+
+
 class Pipeline:
     """One evaluation run, from a composed config to files in ``run_dir``."""
 
@@ -167,7 +191,9 @@ class Pipeline:
         head = build_plugin(registry, "head", self._section("head", {"name": "lm"}), path="head")
         mode = getattr(head, "mode", "generate")
         parser = make_parser(registry, self._section("parser")) if mode == "generate" else None
-        metrics = self.build_metrics()
+        # A light backend (replay, API) needs no torch: the metrics, whose libraries take
+        # seconds to import, are built on a thread while it works.
+        metrics_job = MetricsJob(self.build_metrics, background=bool(getattr(backend_factory, "light", False)))
         prompts = self.make_prompts() if mode == "generate" else None
         tools = self.make_tools() if mode == "generate" else None
         resume = bool(run_cfg.get("resume", True))
@@ -201,6 +227,7 @@ class Pipeline:
         backend_stats: dict[str, Any] = {}
 
         def on_result(result: Result) -> None:
+            metrics_job.raise_if_failed()  # a bad metric option ends the run early, not at the end
             sample = by_index[result.index]
             store.add(build_record(sample, messages_by_index.get(result.index), result, parser))
             progress.advance(ok=result.ok)
@@ -232,7 +259,7 @@ class Pipeline:
         if missing:
             raise BackendError(f"the backend returned no result for {len(missing)} sample(s) (first index {missing[0]})", where="backend")
         records = [r for r in records if r["index"] in by_index]
-        summary = self.compute_metrics(records, metrics, failed=run_cfg.get("failed", "exclude"), parser=parser)
+        summary = self.compute_metrics(records, metrics_job.result(), failed=run_cfg.get("failed", "exclude"), parser=parser)
         store.rewrite(records)  # now with per-sample scores
         summary.update(backend_stats)
         summary.update(run_status(summary, max_failed=float(run_cfg.get("max_failed", 0.0))))

@@ -145,6 +145,8 @@ class ApiBackend:
     ``headers`` (never logged) and ``extra_body`` (merged into every request body).
     """
 
+    light = True  # needs no torch: the run may load the metrics' libraries behind the requests
+
     kind = "api"
 
     def __init__(

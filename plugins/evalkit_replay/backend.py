@@ -32,6 +32,7 @@ class ReplayBackend:
     """Serves outputs from a file; ``path`` is required."""
 
     uses_messages = False  # outputs are looked up by id/position: no prompt has to render
+    light = True  # needs no torch: the run may load the metrics' libraries while it replays
 
     def __init__(self, path: str | None = None, id_key: str = "id", output_key: str | None = None, match: str = "auto") -> None:
         if not path:
