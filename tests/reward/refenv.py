@@ -19,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path(os.environ.get("EVALKIT_REF_DIR", "/tmp/evalkit-ref"))
 TORCH = "torch==2.13.0"
-TRL_TARGET_PACKAGES = ["trl==1.16.0", "datasets", "pyarrow", "dill", "multiprocess", "xxhash", "fsspec", "pandas", "python-dateutil", "pytz", "tzdata"]
+TRL_TARGET_PACKAGES = ["trl==1.16.0", "datasets", "pyarrow==21.0.0", "dill", "multiprocess", "xxhash", "fsspec", "pandas", "python-dateutil", "pytz", "tzdata"]
 
 
 def _pip(python: str, *args: str, timeout: int = 1500) -> None:
@@ -32,15 +32,15 @@ def target_dir(name: str, packages: list[str]) -> Path:
     """A ``--no-deps --target`` directory holding ``packages`` (built once)."""
     out = ROOT / name
     stamp = out / ".evalkit-ref-ok"
-    if not stamp.exists():
+    if not stamp.exists() or stamp.read_text() != " ".join(packages):
         out.mkdir(parents=True, exist_ok=True)
-        _pip(sys.executable, "--no-deps", "--target", str(out), *packages)
+        _pip(sys.executable, "--no-deps", "--upgrade", "--target", str(out), *packages)
         stamp.write_text(" ".join(packages))
     return out
 
 
 def llamafactory_dir() -> Path:
-    return target_dir("llamafactory", ["llamafactory==0.9.5"])
+    return target_dir("llamafactory", ["llamafactory==0.9.5", "peft==0.18.1"])
 
 
 def trl_dir() -> Path:

@@ -1,0 +1,122 @@
+"""The peers' own scoring on the same tiny models and pairs (slow: reference packages are
+installed outside the project venv on first use, see refenv.py):
+
+* TRL's ``RewardTrainer.evaluate`` accuracy (one eval batch, so its batch mean is exact);
+* LLaMA-Factory's ``ComputeAccuracy`` on the saved scores;
+* RewardBench's own CLI in its own venv (transformers 4.51): same accuracy and per-subset
+  results, and its section weighting (``calculate_scores_per_section``) equals ours.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from evalkit_reward import functional as F
+from evalkit_reward.heads import RewardHead
+
+from . import refenv
+from .test_heads import random_rows, run_head
+
+pytestmark = pytest.mark.slow
+RB_SUBSETS = ["alpacaeval-easy", "mt-bench-hard", "donotanswer", "math-prm", "hep-python"]
+
+
+def _with_path(path):
+    if str(path) not in sys.path:
+        sys.path.append(str(path))  # appended: the project's torch/transformers win
+
+
+def test_llamafactory_compute_accuracy_on_saved_scores():
+    root = refenv.llamafactory_dir()
+    _with_path(root)
+    for name, sub in (("llamafactory", ""), ("llamafactory.extras", "/extras"), ("llamafactory.train", "/train"), ("llamafactory.train.rm", "/train/rm")):
+        if name not in sys.modules:  # skip the package __init__s (they import the whole trainer stack)
+            module = types.ModuleType(name)
+            module.__path__ = [f"{root}/llamafactory{sub}"]
+            sys.modules[name] = module
+    from llamafactory.train.rm.metric import ComputeAccuracy
+    from transformers import EvalPrediction
+
+    rng = np.random.default_rng(4)
+    chosen = np.round(rng.normal(size=301), 2)
+    rejected = np.where(rng.random(301) < 0.1, chosen, np.round(rng.normal(size=301), 2))
+    theirs = ComputeAccuracy()(EvalPrediction(predictions=(chosen, rejected), label_ids=None))
+    ours = F.pairwise_from_scores(chosen, rejected)
+    assert ours["accuracy"] == pytest.approx(theirs["accuracy"], abs=1e-12) and ours["ties"] > 0
+    from evalkit_reward.training import RewardComputeMetrics
+
+    assert RewardComputeMetrics()(EvalPrediction(predictions=(chosen, rejected), label_ids=None))["accuracy"] == pytest.approx(theirs["accuracy"])
+
+
+def test_trl_reward_trainer_accuracy(seq_rm_dir, tmp_path):
+    _with_path(refenv.trl_dir())
+    from datasets import Dataset
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from trl import RewardConfig, RewardTrainer
+
+    from evalkit_reward.training import RewardComputeMetrics
+
+    from trl.data_utils import _tokenize
+
+    rows = random_rows(12, seed=5)
+    tok = AutoTokenizer.from_pretrained(seq_rm_dir)
+    # TRL's own tokenization (prompt + side through apply_chat_template), done here rather than in
+    # its dataset.map: datasets' fingerprint hashing cannot pickle this pyarrow build.
+    data = Dataset.from_list([{"chosen_ids": _tokenize(tok, r["prompt"] + r["responses"][0])["input_ids"],
+                               "rejected_ids": _tokenize(tok, r["prompt"] + r["responses"][1])["input_ids"]} for r in rows])
+    model = AutoModelForSequenceClassification.from_pretrained(seq_rm_dir)
+    args = RewardConfig(output_dir=str(tmp_path), per_device_eval_batch_size=len(rows), report_to=[], use_cpu=True, dataset_num_proc=None, max_length=None)
+    trainer = RewardTrainer(model=model, args=args, processing_class=tok, train_dataset=data, eval_dataset=data, compute_metrics=RewardComputeMetrics())
+    result = trainer.evaluate()
+    ours = F.pairwise_accuracy(run_head(seq_rm_dir, RewardHead(), rows, batch_size=5), [r["label"] for r in rows])
+    assert result["eval_accuracy"] == pytest.approx(ours["accuracy"])  # TRL's own logged batch accuracy
+    assert result["eval_margin.mean"] == pytest.approx(ours["margin"]["mean"], abs=1e-4)  # our compute_metrics inside TRL
+
+
+RB_DRIVER = r"""
+import json, sys
+from rewardbench.constants import EXAMPLE_COUNTS, SUBSET_MAPPING
+from rewardbench.utils import calculate_scores_per_section
+rows = [json.loads(l) for l in open(sys.argv[1])]
+by = {}
+for r in rows:
+    by.setdefault(r["subset"], []).append(r["results"])
+acc = {k: sum(v) / len(v) for k, v in by.items()}
+print(json.dumps({"subsets": acc, "sections": calculate_scores_per_section(EXAMPLE_COUNTS, SUBSET_MAPPING, acc),
+                  "chosen": [r["scores_chosen"] for r in rows], "rejected": [r["scores_rejected"] for r in rows]}))
+"""
+
+
+def test_rewardbench_scores_the_same_classifier(seq_rm_dir, tmp_path):
+    python = refenv.rewardbench_python()
+    rng = np.random.default_rng(6)
+    rows = random_rows(16, seed=6)
+    data = tmp_path / "rb.json"
+    plain = [{"id": i, "prompt": r["prompt"][-1]["content"], "chosen": r["responses"][0][0]["content"], "rejected": r["responses"][1][0]["content"],
+              "subset": RB_SUBSETS[int(rng.integers(len(RB_SUBSETS)))]} for i, r in enumerate(rows)]
+    data.write_text(json.dumps(plain, ensure_ascii=False), encoding="utf-8")
+    out = tmp_path / "out"
+    env = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "WANDB_MODE": "disabled", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    proc = subprocess.run([str(python.parent / "rewardbench"), f"--model={seq_rm_dir}", f"--dataset={data}", "--load_json", "--not_quantized",
+                           "--torch_dtype=float32", "--batch_size=4", f"--output_dir={out}/"], capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    saved = next(out.rglob("*_outputs.jsonl"))
+    driver = tmp_path / "driver.py"
+    driver.write_text(RB_DRIVER)
+    theirs = json.loads(subprocess.run([str(python), str(driver), str(saved)], capture_output=True, text=True, check=True, timeout=300).stdout)
+    fmt_rows = [{"kind": "pair", "subset": p["subset"]} for p in plain]
+    for r, label in zip(rows, fmt_rows):
+        r["label"] = label
+    preds = run_head(seq_rm_dir, RewardHead(), rows, batch_size=4)
+    assert [p["chosen"] for p in preds] == pytest.approx(theirs["chosen"], abs=1e-4)
+    assert [p["rejected"] for p in preds] == pytest.approx(theirs["rejected"], abs=1e-4)
+    ours = F.rewardbench_sections(preds, fmt_rows)
+    assert {k: v["accuracy"] for k, v in ours["by_subset"].items()} == pytest.approx(theirs["subsets"])
+    present = {k: v for k, v in theirs["sections"].items() if k in ours["sections"]}
+    assert ours["sections"] == pytest.approx(present)
