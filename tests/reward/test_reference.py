@@ -67,9 +67,12 @@ def test_trl_reward_trainer_accuracy(seq_rm_dir, tmp_path):
     rows = random_rows(12, seed=5)
     tok = AutoTokenizer.from_pretrained(seq_rm_dir)
     # TRL's own tokenization (prompt + side through apply_chat_template), done here rather than in
-    # its dataset.map: datasets' fingerprint hashing cannot pickle this pyarrow build.
-    data = Dataset.from_list([{"chosen_ids": _tokenize(tok, r["prompt"] + r["responses"][0])["input_ids"],
-                               "rejected_ids": _tokenize(tok, r["prompt"] + r["responses"][1])["input_ids"]} for r in rows])
+    # its dataset.map: datasets' fingerprint hashing of tables fails with this dill/pyarrow pair.
+    from datasets.table import InMemoryTable
+
+    columns = {"chosen_ids": [_tokenize(tok, r["prompt"] + r["responses"][0])["input_ids"] for r in rows],
+               "rejected_ids": [_tokenize(tok, r["prompt"] + r["responses"][1])["input_ids"] for r in rows]}
+    data = Dataset(InMemoryTable.from_pydict(columns), fingerprint="evalkit-reward-ref")  # a given fingerprint: no table hashing
     model = AutoModelForSequenceClassification.from_pretrained(seq_rm_dir)
     args = RewardConfig(output_dir=str(tmp_path), per_device_eval_batch_size=len(rows), report_to=[], use_cpu=True, dataset_num_proc=None, max_length=None)
     trainer = RewardTrainer(model=model, args=args, processing_class=tok, train_dataset=data, eval_dataset=data, compute_metrics=RewardComputeMetrics())
