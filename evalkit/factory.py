@@ -98,10 +98,11 @@ def check_plugin_options(registry: Registry, kind: str, node: Any, *, path: str)
 def generation_from_config(node: Any) -> GenerationConfig:
     """``generation`` node -> :class:`GenerationConfig`, every sampling setting range-checked."""
     data = dict(to_container(node) or {})
+    stop = data.pop("stop", None)
     options = validate_options(GenerationConfig, data, path="generation", plugin="generation settings")
-    stop = options.get("stop") if options.get("stop") is not None else ()
-    if isinstance(stop, str):
-        stop = (stop,)
+    stop = () if stop is None else (stop,) if isinstance(stop, str) else stop
+    if not isinstance(stop, (list, tuple)):
+        raise ConfigError(f"must be a string or a list of strings, got {stop!r}", where="generation.stop", fix="e.g. generation.stop='[\"</s>\"]'")
     for i, item in enumerate(stop):
         if not isinstance(item, str) or not item:
             raise ConfigError(f"stop entries must be non-empty strings, got {item!r}", where=f"generation.stop[{i}]", fix="quote it: generation.stop='[\"</s>\"]'")
