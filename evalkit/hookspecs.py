@@ -5,18 +5,21 @@ plugin declares what it provides without importing anything heavy: the *factory*
 called when a run actually selects ``name``. A factory receives the keyword arguments of its
 config node (everything except ``name:``) and the run's shared settings where documented.
 
-Factories per kind:
+Run settings a factory receives when it has a parameter of that name and type
+(:class:`evalkit.factory.RunSettings`): ``model`` (the ``model`` node as a dict),
+``generation`` (:class:`evalkit.types.GenerationConfig`), ``cache``
+(:class:`evalkit.cache.ResponseCache`), ``progress`` (:class:`evalkit.progress.RunProgress`)
+and ``run_dir`` (:class:`pathlib.Path`). An option the node sets itself wins.
 
-* **backend** ``factory(**options) -> Backend`` — see :class:`evalkit.types.Backend`. Backends
-  that load weights receive ``model=`` (the ``model`` config node as a dict) and
-  ``generation=`` (:class:`evalkit.types.GenerationConfig`) in addition to their options.
-* **head** ``factory(**options) -> Head`` — how a backend's output becomes a prediction
-  (``lm`` text generation vs. ``accept_head`` per-token regression).
-* **parser** ``factory(**options) -> Callable[[str], Any]`` — raw model text to a structured
-  prediction; raising ``ValueError`` marks the sample as a parse error.
-* **metric** ``factory(**options) -> torchmetrics.Metric`` — updated with
-  ``update(preds, target)``; ``compute()`` returns a JSON-able dict or tensor.
-* **callback** ``factory(**options) -> object`` — training-loop integrations (Lightning, HF).
+Factories per kind (contracts in :mod:`evalkit.types`; guide in ``docs/plugins.md``):
+
+* **backend** ``-> Backend`` (checked with ``isinstance`` when built); class attributes
+  ``uses_messages = False`` (no prompt needs to render) and ``light = True`` (no torch needed);
+* **head** ``-> Head`` / :class:`evalkit.types.ScoreHead`; **parser** ``-> parse(text)`` or an
+  object with ``parse_message(message)``; ``ValueError`` marks a parse error;
+* **metric** ``-> torchmetrics.Metric`` (optional ``sample_scores``, see ``SampleScoring``);
+* **callback** ``-> object`` (training loops); **label_format** ``-> LabelFormat``;
+  **report** ``-> Report``.
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ def test_expected_hooks_exist():
             "evalkit_register_parsers",
             "evalkit_register_metrics",
             "evalkit_register_callbacks",
+            "evalkit_register_label_formats",
+            "evalkit_register_reports",
             "evalkit_config_searchpath",
         ]
     )
@@ -28,3 +30,17 @@ def test_every_hook_is_documented_and_typed():
         assert sig.return_annotation is not inspect.Signature.empty, f"{name} needs a return annotation"
         for param in sig.parameters.values():
             assert param.annotation is not inspect.Parameter.empty, f"{name}({param.name}) needs a type"
+
+
+def test_every_hook_and_its_signature_is_in_the_plugin_guide():
+    """As datasette's test_plugin_hooks_are_documented: docs/plugins.md has a heading with each
+    hook's exact signature, and no heading for a hook that does not exist."""
+    import re
+    from pathlib import Path
+
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "plugins.md").read_text(encoding="utf-8")
+    documented = dict(re.findall(r"^### `(evalkit_\w+)(\(.*\) -> .*)`$", guide, flags=re.M))
+    assert sorted(documented) == sorted(HOOKS)
+    for name in HOOKS:
+        sig = str(inspect.signature(getattr(hookspecs, name))).replace("'", "")
+        assert documented[name] == sig, f"{name}: docs say {documented[name]}, code says {sig}"
