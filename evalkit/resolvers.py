@@ -29,6 +29,9 @@ def install_hydra_integration() -> None:
     explicitly works for every install mode (Hydra de-duplicates it).
     """
     register_resolvers()
+    from evalkit.schema import register_schemas
+
+    register_schemas()
     from hydra.core.plugins import Plugins
 
     from hydra_plugins.evalkit_searchpath.searchpath import EvalKitSearchPathPlugin

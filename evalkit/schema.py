@@ -9,7 +9,7 @@ label format, ``report.*`` keys beyond :class:`ReportConfig` to the report plugi
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal, Mapping
+from typing import Any, Mapping
 
 from evalkit.config import to_container, validate_options
 from evalkit.errors import ConfigError
@@ -23,7 +23,7 @@ class RunConfig:
 
     resume: bool = True  # keep finished samples of an existing predictions.jsonl
     progress: bool = True  # progress bar (terminal) or progress lines (logs)
-    failed: Literal["exclude", "empty"] = "exclude"  # failed requests: left out of metrics, or scored as empty
+    failed: str = "exclude"  # failed requests: left out of metrics (exclude), or scored as empty
     max_failed: float = 0.0  # share of failed samples (0..1) a run may have and still exit 0
 
 
@@ -118,6 +118,9 @@ def check_top_level(cfg: Any) -> None:
     excel = (data.get("report") or {}).get("excel", "auto")
     if excel not in ("auto", True, False):
         raise ConfigError(f"must be auto, true or false, got {excel!r}", where="report.excel")
+    failed = (data.get("run") or {}).get("failed", "exclude")
+    if failed not in ("exclude", "empty"):
+        raise ConfigError(f"must be exclude or empty, got {failed!r}", where="run.failed", fix="run.failed=exclude leaves failed requests out of the metrics; empty scores them as empty predictions")
     max_failed = (data.get("run") or {}).get("max_failed", 0)
     if not 0 <= max_failed <= 1:
         raise ConfigError(f"must be a share between 0 and 1, got {max_failed!r}", where="run.max_failed", fix="e.g. run.max_failed=0.01 allows 1% failed samples")

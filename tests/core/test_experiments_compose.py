@@ -36,7 +36,7 @@ def test_experiment_composes_and_resolves(name):
 def test_toolcall_metric_keys_and_demo_paths():
     cfg = OmegaConf.to_container(compose_with(["+experiment=toolcall"]), resolve=True)
     assert set(cfg["metrics"]) == {"tool_f1", "tool_param_f1", "tool_exact_match"}
-    assert cfg["metrics"]["tool_param_f1"]["composite_keys"]["truckCheck"] == ["truckType", "value"]
+    assert cfg["metrics"]["tool_param_f1"]["composite_keys"]["truckCheck"] == {"fields": ["truckType", "value"], "values": ["车长", "车型"]}
     assert cfg["data"]["path"].endswith("toolcall/data.jsonl")
     assert resources.files("evalkit.demo").joinpath("toolcall", "data.jsonl").is_file()
 
@@ -45,3 +45,36 @@ def test_backend_swap_keeps_experiment_differences():
     cfg = OmegaConf.to_container(compose_with(["+experiment=toolcall", "backend=replay", "backend.path=x.jsonl"]), resolve=True)
     assert cfg["backend"] == {"name": "replay", "path": "x.jsonl", "id_key": "id", "match": "auto"}
     assert set(cfg["metrics"]) == {"tool_f1", "tool_param_f1", "tool_exact_match"}
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_every_plugin_an_experiment_selects_builds_through_the_registry(name):
+    """Not only composes: each selected plugin's factory accepts its options (the backend and the
+    label format are validated without loading a model or reading data)."""
+    from evalkit.factory import build_plugin, check_plugin_options
+    from evalkit.records import make_parser
+    from evalkit.registry import default_registry
+    from evalkit.schema import check_top_level, split_section
+
+    cfg = compose_with([f"+experiment={name}"])
+    data = OmegaConf.to_container(cfg, resolve=True)
+    registry = default_registry()
+    check_top_level(cfg)
+    check_plugin_options(registry, "backend", data["backend"], path="backend")
+    head = build_plugin(registry, "head", data["head"], path="head")
+    assert getattr(head, "mode", None) in ("generate", "score")
+    make_parser(registry, data.get("parser"))
+    for key, node in data["metrics"].items():
+        metric = build_plugin(registry, "metric", node, path=f"metrics.{key}")
+        assert callable(metric.update) and callable(metric.compute)
+    core, extra = split_section("data", data["data"])
+    if core.get("label_format", "any") != "any":
+        check_plugin_options(registry, "label_format", {"name": core["label_format"], **extra}, path="data")
+
+
+def test_core_sections_are_structured_configs_in_the_config_store():
+    from hydra.core.config_store import ConfigStore
+
+    install_hydra_integration()
+    repo = ConfigStore.instance().repo
+    assert {"run.yaml", "data.yaml", "cache.yaml", "prompt.yaml", "report.yaml"} <= set(repo["schema"])
