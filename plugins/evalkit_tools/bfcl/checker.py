@@ -24,6 +24,7 @@ Python categories:
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any, Mapping, Sequence
 
 Verdict = tuple[bool, "str | None"]
@@ -64,6 +65,7 @@ ERROR_TYPES: tuple[str, ...] = (
 _STRIP = re.compile(r"[ ,./\-_*^]")
 
 
+@lru_cache(maxsize=1 << 16)  # possible answers recur for every output scored against them
 def standardize(text: str) -> str:
     """BFCL's string standardisation: ``"April 1, 2024"`` equals ``"april 1 2024"``."""
     return _STRIP.sub("", text).lower().replace("'", '"')

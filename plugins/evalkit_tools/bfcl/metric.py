@@ -27,6 +27,11 @@ def decode(prediction: Any) -> Any:
     """A prediction as BFCL's decoded output; ``None`` (decoding failed) stays ``None``."""
     if prediction is None:
         return None
+    if type(prediction) is list:  # fast paths: normalised calls (what parsers return) or BFCL's own form
+        if all(type(c) is dict and len(c) == 2 and type(c.get("name")) is str and type(c.get("arguments")) is dict for c in prediction):
+            return [{c["name"]: c["arguments"]} for c in prediction]
+        if all(type(c) is dict and len(c) == 1 and "toolName" not in c and "function" not in c and type(next(iter(c.values()))) is dict for c in prediction):
+            return prediction
     try:
         return to_bfcl(prediction)
     except (CallError, TypeError):
