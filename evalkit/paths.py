@@ -18,3 +18,19 @@ def resolve_path(path: str | Path) -> str:
         return to_absolute_path(expanded)
     except Exception:  # outside a Hydra run: the process's working directory
         return str(Path(expanded).resolve())
+
+
+def read_chat_template(value: str | None, *, key: str = "backend.chat_template") -> str | None:
+    """``chat_template`` as every backend reads it: the template itself (it holds ``{``), or
+    the path of a file holding it (relative to where evalkit ran); a path that is not a file
+    is an error naming ``key``."""
+    if not value:
+        return None
+    if "{" in value or len(value) >= 4096:
+        return value
+    path = Path(resolve_path(value))
+    if not path.is_file():
+        from evalkit.errors import ConfigError
+
+        raise ConfigError("chat template file not found", where=f"{key}={path}", fix="give a Jinja template string or the path of an existing template file (.jinja)")
+    return path.read_text(encoding="utf-8")

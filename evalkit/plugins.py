@@ -144,8 +144,7 @@ def default_plugin_set() -> PluginSet:
 
 
 def reset_default_plugin_set() -> None:
-    """Forget the cached plugin set (tests that install plugins at run time)."""
+    """Forget the cached plugin set (tests that install plugins at run time); the registry
+    built from it is rebuilt too, since :func:`evalkit.registry.default_registry` checks
+    which plugin set it was made from."""
     default_plugin_set.cache_clear()
-    from evalkit import registry
-
-    registry.default_registry.cache_clear()

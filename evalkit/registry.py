@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Callable
 
 from evalkit.errors import PluginError
@@ -130,6 +129,21 @@ class Registry:
         return out
 
 
-@lru_cache(maxsize=1)
+_default: Registry | None = None
+
+
 def default_registry() -> Registry:
-    return Registry(default_plugin_set())
+    """The process-wide registry, rebuilt when the plugin set was reset."""
+    global _default
+    plugin_set = default_plugin_set()
+    if _default is None or _default.plugin_set is not plugin_set:
+        _default = Registry(plugin_set)
+    return _default
+
+
+def _clear() -> None:
+    global _default
+    _default = None
+
+
+default_registry.cache_clear = _clear  # type: ignore[attr-defined]  # the lru_cache API callers used

@@ -84,7 +84,7 @@ class HFBackend:
         if max_length is not None and max_length < 1:
             raise ConfigError("max_length must be >= 1 or null", where="backend.max_length")
         _require_transformers()
-        self.checkpoint = Checkpoint.from_config(model)
+        self.checkpoint = self._checkpoint(model)
         self.dtype_name = dtype
         self.device_name = device
         self.batch_size = batch_size
@@ -97,6 +97,36 @@ class HFBackend:
         self.cache = cache
         self._tokenizer: Any = None
         self._models: dict[str, Any] = {}
+
+    @classmethod
+    def from_model(
+        cls,
+        model: Any,
+        tokenizer: Any,
+        *,
+        generation: GenerationConfig | None = None,
+        batch_size: int = 8,
+        max_length: int | None = None,
+        chat_template: str | None = None,
+        chat_template_kwargs: dict[str, Any] | None = None,
+    ) -> "HFBackend":
+        """A backend that generates with a model and tokenizer already in memory (a training
+        run's), with the code of ``backend=hf``. The model is left as found: its padding side,
+        each submodule's train/eval mode, autograd and random streams are restored after every
+        ``generate``; there is no response cache (the weights change between evaluations)."""
+        return BorrowedModelBackend(
+            model,
+            tokenizer,
+            batch_size=batch_size,
+            max_length=max_length,
+            chat_template=chat_template,
+            chat_template_kwargs=chat_template_kwargs,
+            generation=generation,
+        )
+
+    @staticmethod
+    def _checkpoint(model: Mapping[str, Any] | None) -> Checkpoint:
+        return Checkpoint.from_config(model)
 
     # -- loading -------------------------------------------------------------------------
     @property
@@ -152,7 +182,7 @@ class HFBackend:
         started = time.monotonic()
         try:
             with quiet_transformers():
-                model = cls.from_pretrained(str(self.checkpoint.path), **kwargs)
+                model = cls.from_pretrained(source, **kwargs)
         except (OSError, ValueError, RuntimeError, KeyError) as exc:
             raise BackendError(f"cannot load the model: {_first_line(exc)}", where=f"model.path={source}") from None
         model.to(self.device)
@@ -284,7 +314,8 @@ class HFBackend:
                 texts = texts * gen.n
                 n_completion *= gen.n
             usage = {"prompt_tokens": len(token_ids[b]), "completion_tokens": n_completion}
-            results.append(Result(index=request.index, outputs=texts, latency_s=elapsed, usage=usage))
+            # a batch's time shared by its samples, so latency totals add up to the time spent
+            results.append(Result(index=request.index, outputs=texts, latency_s=elapsed / len(batch), usage=usage))
         cached.store(results)  # the whole batch in one transaction, before anything is reported done
         for result in results:
             on_result(result)
@@ -341,10 +372,43 @@ class HFBackend:
             elapsed = time.monotonic() - started
             for b, r in enumerate(batch):
                 n = len(r.row[input_key])
-                on_result(Result(index=r.index, prediction=head.to_prediction(values[b, :n]), latency_s=elapsed, usage={"prompt_tokens": n}))
+                on_result(Result(index=r.index, prediction=head.to_prediction(values[b, :n]), latency_s=elapsed / len(batch), usage={"prompt_tokens": n}))
 
     def close(self) -> None:
         self._models.clear()
+
+
+class BorrowedModelBackend(HFBackend):
+    """What :meth:`HFBackend.from_model` returns: ``backend=hf`` over an in-memory model."""
+
+    def __init__(self, model: Any, tokenizer: Any, **options: Any) -> None:
+        self._borrowed = (model, tokenizer)
+        super().__init__(**options)
+        self._tokenizer = tokenizer
+        self._models["causal_lm"] = model
+
+    def _checkpoint(self, model: Mapping[str, Any] | None) -> Checkpoint:  # type: ignore[override]
+        """Names the in-memory model in messages; nothing is read from disk."""
+        lm, tokenizer = self._borrowed
+        return Checkpoint(
+            path=Path(getattr(lm, "name_or_path", "") or "<in-memory model>"),
+            tokenizer_path=Path(getattr(tokenizer, "name_or_path", "") or "<in-memory tokenizer>"),
+        )
+
+    def generate(self, requests: Sequence[Request], on_result: OnResult) -> None:
+        from evalkit.training import borrowed_model
+
+        model = self._borrowed[0]
+        config = getattr(model, "generation_config", None)
+        use_cache = getattr(config, "use_cache", None)
+        with borrowed_model(model):
+            if config is not None:
+                config.use_cache = True  # training often turns the KV cache off (gradient checkpointing)
+            try:
+                super().generate(requests, on_result)
+            finally:
+                if config is not None:
+                    config.use_cache = use_cache
 
 
 # Logits materialised at once, at most (elements): [B, T, V] for a real vocabulary is huge
@@ -401,17 +465,10 @@ def _hidden_size(model: Any) -> int:
 
 
 def _read_template(value: str | None) -> str | None:
-    """A template string, or the contents of a ``.jinja`` file path."""
-    if not value:
-        return None
-    if "{" not in value and value.endswith((".jinja", ".j2", ".txt")):
-        from evalkit.paths import resolve_path
+    """One rule for every backend: :func:`evalkit.paths.read_chat_template`."""
+    from evalkit.paths import read_chat_template
 
-        path = Path(resolve_path(value))
-        if not path.is_file():
-            raise ConfigError("chat template file not found", where=f"backend.chat_template={path}")
-        return path.read_text(encoding="utf-8")
-    return value
+    return read_chat_template(value)
 
 
 def _first_line(exc: BaseException) -> str:

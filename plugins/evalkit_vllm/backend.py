@@ -83,15 +83,10 @@ def fingerprint(directory: Path) -> str:
 
 
 def _read_template(value: str | None) -> str | None:
-    """``chat_template`` may be the template itself or the path of a ``.jinja`` file."""
-    if not value:
-        return None
-    if "{" not in value and len(value) < 4096:
-        path = Path(value).expanduser()
-        if not path.is_file():
-            raise ConfigError(f"chat template file not found: {value}", where="backend.chat_template", fix="give a Jinja template string or the path of an existing .jinja file")
-        return path.read_text(encoding="utf-8")
-    return value
+    """One rule for every backend: :func:`evalkit.paths.read_chat_template`."""
+    from evalkit.paths import read_chat_template
+
+    return read_chat_template(value)
 
 
 class VLLMBackend:

@@ -67,3 +67,8 @@ def test_the_core_names_no_domain():
         if word in path.read_text(encoding="utf-8")
     ]
     assert not problems, "\n".join(problems)
+
+
+def test_core_modules_import_without_cycles():
+    """The plugin manager (plugins.py) knows nothing of the registry built on it."""
+    assert not any(m.startswith("evalkit.registry") for m in imported_modules(REPO / "evalkit" / "plugins.py"))

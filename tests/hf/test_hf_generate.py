@@ -236,3 +236,18 @@ def test_generation_helpers():
     assert cut_at_eos([5, 6, 2, 7, 0, 0], [2], 0) == [5, 6]
     assert cut_at_eos([5, 6, 7, 0, 0], [2], 0) == [5, 6, 7]  # finished on a stop string, then padded
     assert cut_at_eos([5, 6, 7], [2]) == [5, 6, 7]
+
+
+def test_batch_latency_is_shared_by_its_samples_not_repeated(tiny_lm_dir):
+    """Each sample of a batch reports its share of the batch's time: the latencies of a run add
+    up to at most the time it took (reporting the whole batch's time per sample overstated
+    ``latency_s.total`` by the batch size)."""
+    import time
+
+    backend = _backend(tiny_lm_dir, batch_size=len(PROMPTS), generation=GenerationConfig(max_new_tokens=4))
+    started = time.monotonic()
+    results = _run(backend, _requests())
+    spent = time.monotonic() - started
+    latencies = [r.latency_s for r in results.values()] if isinstance(results, dict) else [r.latency_s for r in results]
+    assert len(latencies) == len(PROMPTS) and all(lat > 0 for lat in latencies)
+    assert sum(latencies) <= spent
