@@ -34,7 +34,7 @@ from typing import Any, Callable, Sequence
 from evalkit.errors import BackendError, EvalKitError
 
 from evalkit_vllm import diagnose
-from evalkit_vllm.logs import route_vllm_logs
+from evalkit_vllm.logs import RUN_LOG_ENV, route_vllm_logs, warnings_to_run_log
 from evalkit_vllm.settings import Completion, Job
 
 log = logging.getLogger("evalkit.vllm")
@@ -47,9 +47,9 @@ def import_vllm() -> Any:
     """``import vllm`` with install advice for a missing or broken installation."""
     if importlib.util.find_spec("vllm") is None:
         raise diagnose.not_installed()
-    route_vllm_logs()
     try:
-        import vllm
+        with warnings_to_run_log(route_vllm_logs() is not None):
+            import vllm
     except Exception as exc:  # a CUDA torchvision on a CPU box raises RuntimeError, not ImportError
         raise diagnose.broken_install(exc) from None
     return vllm
@@ -163,9 +163,12 @@ class Engine:
             if head is not None and head not in supported:
                 raise diagnose.head_size_error(head, supported, spec.model)
         kwargs = spec.llm_kwargs(on_cpu=self.on_cpu)
+        if os.environ.get(RUN_LOG_ENV) and os.environ.get("EVALKIT_VERBOSE") != "1" and "use_tqdm_on_load" in getattr(vllm.EngineArgs, "__dataclass_fields__", {}):
+            kwargs.setdefault("use_tqdm_on_load", False)  # its weight-loading bar is console noise in a run
         started = time.monotonic()
         try:
-            llm = vllm.LLM(**kwargs)
+            with warnings_to_run_log(route_vllm_logs() is not None):
+                llm = vllm.LLM(**kwargs)
         except Exception as exc:
             raise self.explain(exc) from None
         log.info("vllm engine for %s ready in %.1fs", spec.model, time.monotonic() - started)

@@ -28,6 +28,7 @@ from typing import Any, Callable, Sequence
 from evalkit import errors as evalkit_errors
 from evalkit.errors import BackendError, EvalKitError
 
+from evalkit_vllm.logs import route_vllm_logs
 from evalkit_vllm.settings import Completion, Job
 
 log = logging.getLogger("evalkit.vllm")
@@ -114,6 +115,7 @@ def replica_envs(replicas: int, devices_per_replica: int, *, on_cpu: bool) -> li
 def run_in_children(job: Job, shards: Sequence[Sequence[Item]], envs: Sequence[dict[str, str]], on_chunk: Callable[[list[Completion]], None]) -> int:
     """Generate every shard in its own spawned process; ``on_chunk`` runs here, in order of
     arrival. Returns the number of prompts the engines received."""
+    route_vllm_logs()  # the children inherit where vLLM's lines go (run.log) through the environment
     ctx = multiprocessing.get_context("spawn")
     results = ctx.Queue()
     procs = []

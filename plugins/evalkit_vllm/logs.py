@@ -13,11 +13,16 @@ as it is.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import warnings
+from typing import Iterator
 
 RUN_LOG_ENV = "EVALKIT_RUN_LOG"
 LOGGERS = ("vllm",)
+# Other libraries' loggers that only speak while vLLM starts (torch's "Triton not available").
+STARTUP_LOGGERS = ("torch._library.triton",)
 _FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
 
 
@@ -60,6 +65,13 @@ def route_vllm_logs() -> str | None:
     for handler in root.handlers:
         if not isinstance(handler, logging.FileHandler) and not any(isinstance(f, DropVLLM) for f in handler.filters):
             handler.addFilter(DropVLLM())
+    for name in STARTUP_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(h, logging.FileHandler) and h.baseFilename == path for h in logger.handlers):
+            handler = logging.FileHandler(path, mode="a", encoding="utf-8")
+            handler.setFormatter(logging.Formatter(_FORMAT))
+            logger.addHandler(handler)
+        logger.propagate = False
     level = os.environ.get("VLLM_LOGGING_LEVEL")
     for name in LOGGERS:
         logger = logging.getLogger(name)
@@ -68,3 +80,17 @@ def route_vllm_logs() -> str | None:
         elif logger.level == logging.NOTSET:
             logger.setLevel(logging.INFO)
     return path
+
+
+@contextlib.contextmanager
+def warnings_to_run_log(routed: bool) -> Iterator[None]:
+    """Python warnings raised inside (vLLM's import and engine start-up: deprecations) go to
+    run.log when vLLM's logs are routed there; otherwise they are shown as usual."""
+    if not routed:
+        yield
+        return
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        yield
+    for warning in caught:
+        logging.getLogger("vllm.warnings").warning("%s: %s (%s:%s)", warning.category.__name__, warning.message, warning.filename, warning.lineno)
