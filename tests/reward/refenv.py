@@ -47,16 +47,20 @@ def trl_dir() -> Path:
     return target_dir("trl", TRL_TARGET_PACKAGES)
 
 
+RB_PACKAGES = ["rewardbench==0.1.4", "setuptools<81"]  # rewardbench imports pkg_resources
+
+
 def rewardbench_python() -> Path:
     """The interpreter of a venv with ``rewardbench`` installed (built once)."""
     venv = ROOT / "rewardbench-venv"
     python = venv / "bin" / "python"
     stamp = venv / ".evalkit-ref-ok"
-    if not stamp.exists():
-        subprocess.run([str(Path(sys.base_prefix) / "bin" / "python3"), "-m", "venv", str(venv)], check=True, timeout=300)
-        _pip(str(python), TORCH)
-        _pip(str(python), "rewardbench==0.1.4")
-        stamp.write_text("rewardbench==0.1.4")
+    if not stamp.exists() or stamp.read_text() != " ".join(RB_PACKAGES):
+        if not python.exists():
+            subprocess.run([str(Path(sys.base_prefix) / "bin" / "python3"), "-m", "venv", str(venv)], check=True, timeout=300)
+            _pip(str(python), TORCH)
+        _pip(str(python), *RB_PACKAGES)
+        stamp.write_text(" ".join(RB_PACKAGES))
     return python
 
 

@@ -82,6 +82,17 @@ def test_trl_reward_trainer_accuracy(seq_rm_dir, tmp_path):
     assert result["eval_margin.mean"] == pytest.approx(ours["margin"]["mean"], abs=1e-4)  # our compute_metrics inside TRL
 
 
+RB_CLI = r"""
+# RewardBench's own CLI on CPU: its pipeline moves inputs with .to("cuda"); only that device is mapped.
+import sys
+from transformers import BatchEncoding
+_to = BatchEncoding.to
+BatchEncoding.to = lambda self, device, **kw: _to(self, "cpu" if device == "cuda" else device, **kw)
+from rewardbench.rewardbench import main
+sys.argv = ["rewardbench", *sys.argv[1:]]
+main()
+"""
+
 RB_DRIVER = r"""
 import json, sys
 from rewardbench.constants import EXAMPLE_COUNTS, SUBSET_MAPPING
@@ -101,15 +112,34 @@ def test_rewardbench_scores_the_same_classifier(seq_rm_dir, tmp_path):
     rng = np.random.default_rng(6)
     rows = random_rows(16, seed=6)
     data = tmp_path / "rb.json"
-    plain = [{"id": i, "prompt": r["prompt"][-1]["content"], "chosen": r["responses"][0][0]["content"], "rejected": r["responses"][1][0]["content"],
+    # RewardBench's --load_json reads chosen/rejected as whole conversations (prompt = all but the
+    # last turn); single-turn user questions keep its alternation assumption.
+    for r in rows:
+        r["prompt"] = [r["prompt"][-1]]
+    plain = [{"id": i, "chosen": r["prompt"] + r["responses"][0], "rejected": r["prompt"] + r["responses"][1],
               "subset": RB_SUBSETS[int(rng.integers(len(RB_SUBSETS)))]} for i, r in enumerate(rows)]
     data.write_text(json.dumps(plain, ensure_ascii=False), encoding="utf-8")
+    # transformers 5 writes extra_special_tokens as a list; RewardBench's transformers 4.51 reads
+    # additional_special_tokens. Same weights and tokenizer, the older spelling of the config.
+    import shutil
+
+    model_dir = tmp_path / "rm"
+    shutil.copytree(seq_rm_dir, model_dir)
+    cfg_path = model_dir / "tokenizer_config.json"
+    cfg = json.loads(cfg_path.read_text())
+    extra = cfg.pop("extra_special_tokens", None)
+    if isinstance(extra, list):
+        cfg["additional_special_tokens"] = extra
+    cfg["model_input_names"] = ["input_ids", "attention_mask"]  # 4.51's fast-tokenizer default adds token_type_ids
+    cfg_path.write_text(json.dumps(cfg))
     out = tmp_path / "out"
     env = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "WANDB_MODE": "disabled", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    proc = subprocess.run([str(python.parent / "rewardbench"), f"--model={seq_rm_dir}", f"--dataset={data}", "--load_json", "--not_quantized",
+    cli = tmp_path / "rb_cli.py"
+    cli.write_text(RB_CLI)
+    proc = subprocess.run([str(python), str(cli), f"--model={model_dir}", f"--dataset={data}", "--load_json", "--not_quantized",
                            "--torch_dtype=float32", "--batch_size=4", f"--output_dir={out}/"], capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    saved = next(out.rglob("*_outputs.jsonl"))
+    saved = tmp_path / "rm_outputs.jsonl"  # os.path.join(output_dir, f"{model}_outputs.jsonl") with an absolute model path
     driver = tmp_path / "driver.py"
     driver.write_text(RB_DRIVER)
     theirs = json.loads(subprocess.run([str(python), str(driver), str(saved)], capture_output=True, text=True, check=True, timeout=300).stdout)
