@@ -9,10 +9,11 @@ Two jobs, each optional:
    ``pl_module.log_dict(..., sync_dist=True)`` as ``val/<metric>/<field>`` and reset.
 2. **Generation evaluation** every ``every_n_train_steps`` optimizer steps and/or at the end
    of validation, on an eval set with an evalkit prompt, parser and metrics (tool-call F1),
-   using the module's HF model and tokenizer: left padding, eval mode and ``no_grad`` inside a
-   scope that restores the tokenizer's padding side and every submodule's mode, the eval set
-   sharded over ranks, ``predictions.jsonl`` + ``metrics.json`` written by rank zero to
-   ``<log_dir>/evalkit/step_<N>/`` (see :class:`evalkit_hf.trainer.GenerationEval`).
+   with the module's model and tokenizer through a registered backend's ``from_model``
+   (``hf``: left padding, eval mode and ``no_grad`` in a scope that restores the padding side
+   and every submodule's mode), the eval set sharded over ranks, ``predictions.jsonl`` +
+   ``metrics.json`` written by rank zero to ``<log_dir>/evalkit/step_<N>/`` (see
+   :class:`evalkit.training.GenerationEval`).
 
 Styled after Lightning's ``EarlyStopping``: ``@override`` hooks, sanity checking skipped, a
 ``state_key`` and ``state_dict`` (last evaluated steps, best monitored value, history) so a
@@ -24,14 +25,14 @@ from __future__ import annotations
 
 import copy
 import math
-import warnings
 from pathlib import Path
 from typing import Any, Callable, Literal, Sequence
 
 from evalkit.config import to_container
 from evalkit.errors import ConfigError, missing_dependency
 
-from evalkit_hf.trainer import DEFAULT_SKIP_FIELDS, GenerationEval, GenerationEvalResult, flatten_results
+from evalkit.training import DEFAULT_SKIP_FIELDS, GenerationEval, GenerationEvalResult, compute_all, flatten_results
+
 from evalkit_lightning.routes import MetricRoute, build_routes
 
 try:
@@ -60,13 +61,13 @@ class EvalKitCallback(Callback):
             is ``token_accuracy``'s), ``softmax``, ``none``, or a callable.
         prefix: logged names are ``<prefix>/<metric key>/<field>``.
         dataloader_idx: only this validation dataloader feeds the metrics (default: all).
-        generation_eval: a :class:`~evalkit_hf.trainer.GenerationEval` or its options
+        generation_eval: a :class:`~evalkit.training.GenerationEval` or its options
             (``data``, ``prompt``, ``parser``, ``metrics``, ``generation``, ``batch_size``, ...).
         every_n_train_steps: run the generation evaluation every N optimizer steps (0: never).
         generate_at_validation_end: also run it at the end of each validation epoch (default:
             only when ``every_n_train_steps`` is 0).
-        model_attr, tokenizer_attr: (dotted) attributes of the LightningModule holding the HF
-            model and tokenizer.
+        model_attr, tokenizer_attr: (dotted) attributes of the LightningModule holding the
+            model and tokenizer (handed to ``generation_eval.backend``'s ``from_model``).
         output_dir: where ``step_<N>/predictions.jsonl`` go (default ``<log_dir>/evalkit``).
         monitor, mode: a logged name whose best value (``max``/``min``) is tracked in the state.
         prog_bar: also show the logged values in the progress bar.
@@ -242,13 +243,7 @@ class EvalKitCallback(Callback):
 
     def compute_validation_metrics(self) -> dict[str, float]:
         """Compute (synced across processes), flatten to ``<prefix>/<key>/<field>``, reset."""
-        results: dict[str, Any] = {}
-        with warnings.catch_warnings():
-            # a rank (or an epoch) without batches still has to join the sync
-            warnings.filterwarnings("ignore", message=".*compute.*before the ``update``.*")
-            for key, route in self.routes.items():
-                results[key] = route.metric.compute()
-                route.metric.reset()
+        results = compute_all({key: route.metric for key, route in self.routes.items()})
         return flatten_results(results, prefix=f"{self.prefix}/", skip_fields=self.skip_fields)
 
     def _run_generation(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> dict[str, float]:

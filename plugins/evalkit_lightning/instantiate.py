@@ -43,7 +43,7 @@ def _build_registered(node: Mapping[str, Any], where: str) -> Any:
     ``generation_eval.batch_size``) get the node's own path in front, so they name the full key."""
     import inspect
 
-    from evalkit.pipeline import build_plugin
+    from evalkit.factory import build_plugin
     from evalkit.registry import default_registry
 
     registry = default_registry()

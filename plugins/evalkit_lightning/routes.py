@@ -21,8 +21,7 @@ from typing import Any, Callable, Mapping
 
 from evalkit.config import to_container
 from evalkit.errors import ConfigError
-
-from evalkit_hf.trainer import TRANSFORMS, build_metrics, transform_predictions
+from evalkit.training import TRANSFORMS, build_metrics, transform_predictions
 
 ROUTE_KEYS = ("preds_key", "target_key", "transform")
 

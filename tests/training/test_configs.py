@@ -31,24 +31,30 @@ def _template_app(tmp_path):
     return tmp_path
 
 
-def test_template_users_compose_the_shipped_callback_configs(tmp_path):
+def _compose_train(tmp_path, overrides):
+    """Compose the template app's train.yaml with evalkit's config package on the search path."""
     from hydra import compose, initialize_config_dir
-    from hydra.utils import instantiate
 
     app = _template_app(tmp_path / "configs")
+    with initialize_config_dir(config_dir=str(app), version_base="1.3"):
+        return compose("train", overrides=overrides)
+
+
+def test_template_users_compose_the_shipped_callback_configs(tmp_path):
+    from hydra.utils import instantiate
+
     data = tmp_path / "val.jsonl"
     data.write_text(json.dumps({"id": 1, "query": "运费？", "label": [{"toolName": "priceCheck"}]}, ensure_ascii=False) + "\n", encoding="utf-8")
     prompt = resources.files("evalkit.demo").joinpath("toolcall", "prompt.yaml")
-    with initialize_config_dir(config_dir=str(app), version_base="1.3"):
-        cfg = compose(
-            "train",
-            overrides=[
-                "callbacks=[default,evalkit_accept_head,evalkit_toolcall]",
-                f"callbacks.evalkit_toolcall.generation_eval.data={data}",
-                f"callbacks.evalkit_toolcall.generation_eval.prompt.file={prompt}",
-                "callbacks.evalkit_accept_head.metrics.accept_head.tolerance=0.05",
-            ],
-        )
+    cfg = _compose_train(
+        tmp_path,
+        [
+            "callbacks=[default,evalkit_accept_head,evalkit_toolcall]",
+            f"callbacks.evalkit_toolcall.generation_eval.data={data}",
+            f"callbacks.evalkit_toolcall.generation_eval.prompt.file={prompt}",
+            "callbacks.evalkit_accept_head.metrics.accept_head.tolerance=0.05",
+        ],
+    )
     callbacks = {key: instantiate(node) for key, node in cfg.callbacks.items()}
     accept, toolcall = callbacks["evalkit_accept_head"], callbacks["evalkit_toolcall"]
     assert isinstance(accept, EvalKitCallback) and isinstance(toolcall, EvalKitCallback)
@@ -85,3 +91,72 @@ def test_listing_plugins_does_not_import_lightning_or_torch():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def _compose_evalkit(overrides):
+    from hydra import compose, initialize_config_module
+
+    from evalkit.resolvers import install_hydra_integration
+
+    install_hydra_integration()
+    with initialize_config_module(config_module="evalkit.conf", version_base="1.3"):
+        return compose(config_name="config", overrides=overrides)
+
+
+def test_callback_configs_compose_the_experiments_metric_nodes(tmp_path):
+    """The callbacks' metrics come from conf/metrics/, so training logs the numbers the
+    offline experiments compute (value-filtered composite keys included)."""
+    from omegaconf import OmegaConf
+
+    cfg = _compose_train(tmp_path, ["callbacks=[default,evalkit_accept_head,evalkit_toolcall]"])
+    callbacks = OmegaConf.to_container(cfg.callbacks, resolve=False)
+    toolcall = OmegaConf.to_container(_compose_evalkit(["+experiment=toolcall"]), resolve=True)
+    accept = OmegaConf.to_container(_compose_evalkit(["+experiment=accepthead"]), resolve=True)
+    gen = callbacks["evalkit_toolcall"]["generation_eval"]
+    assert gen["metrics"] == toolcall["metrics"]
+    assert gen["metrics"]["tool_param_f1"]["composite_keys"]["truckCheck"] == {"fields": ["truckType", "value"], "values": ["车长", "车型"]}
+    assert gen["parser"] == toolcall["parser"]
+    assert gen["generation"]["max_new_tokens"] == 256 and gen["generation"]["temperature"] == 0.0
+    assert callbacks["evalkit_accept_head"]["metrics"] == accept["metrics"]
+    assert "_target_" not in gen["metrics"] and callbacks["evalkit_toolcall"]["_target_"] == "evalkit_lightning.EvalKitCallback"
+
+
+def test_toolcall_callback_builds_the_experiments_metrics_and_prompt_options(tmp_path):
+    from hydra.utils import instantiate
+
+    data = tmp_path / "val.jsonl"
+    data.write_text(json.dumps({"id": 1, "当前query": "运费？", "label": [{"toolName": "priceCheck"}]}, ensure_ascii=False) + "\n", encoding="utf-8")
+    prompt = tmp_path / "prompt.yaml"
+    prompt.write_text("system_prompt: '问题: {{ query }}'\n", encoding="utf-8")  # the seed's layout: the user text under system_prompt
+    cfg = _compose_train(
+        tmp_path,
+        [
+            "callbacks=[default,evalkit_toolcall]",
+            f"callbacks.evalkit_toolcall.generation_eval.data={data}",
+            f"callbacks.evalkit_toolcall.generation_eval.prompt.file={prompt}",
+            "+callbacks.evalkit_toolcall.generation_eval.prompt.vars.query='当前query'",
+            "+callbacks.evalkit_toolcall.generation_eval.prompt.from_file={system: null, user: system_prompt}",
+        ],
+    )
+    evaluator = instantiate(cfg.callbacks.evalkit_toolcall).generation
+    assert evaluator.messages(evaluator.samples[0]) == [{"role": "user", "content": "问题: 运费？"}]
+    composite = evaluator.metrics["tool_param_f1"].composite_keys
+    assert composite["priceCheck"] == (("priceType", "value", ("到车价", "总价")),)
+
+
+def test_a_prompt_node_from_conf_prompt_renders_as_the_pipeline_renders_it(tmp_path):
+    """conf/prompt/toolcall.yaml keeps `system: ???` / `user: ???` ("take the file's"): reused in
+    a callback it gives the messages an `evalkit +experiment=toolcall` run sends, not '???'."""
+    from omegaconf import OmegaConf
+
+    from evalkit.pipeline import Pipeline
+
+    cfg = _compose_evalkit(["+experiment=toolcall"])
+    node = OmegaConf.create({"evalkit": {"name": "lightning", "generation_eval": {"data": cfg.data.path, "label_format": "tool_calls", "limit": 3}}})
+    node.evalkit.generation_eval.prompt = cfg.prompt  # file: ${demo:...}, system: ???, user: ???
+    node.evalkit.generation_eval.metrics = cfg.metrics
+    (callback,) = instantiate_callbacks(node)
+    expected = Pipeline(cfg, tmp_path).make_prompts()
+    samples = callback.generation.samples
+    assert samples and all(callback.generation.messages(s) == expected.render(s) for s in samples)
+    assert all("???" not in m["content"] for s in samples for m in callback.generation.messages(s))
