@@ -1,6 +1,7 @@
 # Two commands set everything up on a fresh machine:
 #   make demo   install (first time) and run the offline tool-call demo
 #   make test   install (first time) and run the test suite
+#   make test-fast   the quick loop: no server/engine/browser/multi-process tests
 # torch==2.13.0 is installed first on its own: a torch range that admits newer releases
 # would pull a multi-GB CUDA build on machines without a GPU.
 
@@ -42,6 +43,10 @@ browser:
 
 test: $(STAMP) browser
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+
+# The quick loop (a few minutes here): everything but the server/engine/browser/multi-process tests.
+test-fast: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not slow and not vllm and not browser"
 
 bench: $(STAMP)
 	for b in benchmarks/*.py; do echo "== $$b"; HF_HUB_OFFLINE=1 $(BIN)/python $$b || exit 1; done

@@ -51,3 +51,42 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 @pytest.fixture
 def cli():
     return run_cli
+
+
+def free_port() -> int:
+    """A port for servers that must be told one up front (vLLM's). Servers of our own bind port
+    0 and report theirs; DDP tests use :func:`rendezvous`, which needs no port at all."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def rendezvous(directory: Path | str) -> str:
+    """A race-free ``init_method`` for gloo process groups: a file, not a port."""
+    path = Path(directory) / "ddp-rendezvous"
+    path.unlink(missing_ok=True)
+    return f"file://{path}"
+
+
+# -- markers -----------------------------------------------------------------------------------
+# `make test-fast` runs `-m "not slow and not vllm and not browser"`; these folders and files
+# are marked here so a new test in them is marked without anyone remembering to.
+SLOW_PATHS = (
+    "tests/vllm/", "tests/sweep/", "tests/training/test_ddp.py", "tests/metrics/test_ddp.py",
+    "tests/reward/test_ddp.py", "tests/reward/test_reference.py", "tests/html/test_pages.py", "tests/html/test_safety.py",
+    "tests/core/test_packaging.py", "tests/api/test_resilience.py",
+)
+MARKS_BY_PATH = {"tests/vllm/": ("vllm",), "tests/html/test_pages.py": ("browser",), "tests/html/test_safety.py": ("browser",)}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        path = Path(str(item.fspath)).resolve().relative_to(REPO).as_posix()
+        if path.startswith(SLOW_PATHS):
+            item.add_marker(pytest.mark.slow)
+        for prefix, marks in MARKS_BY_PATH.items():
+            if path.startswith(prefix):
+                for mark in marks:
+                    item.add_marker(getattr(pytest.mark, mark))

@@ -38,29 +38,12 @@ def accept_head_scores(model_dir: Path, rows: list[list[int]], weight: np.ndarra
 
 
 def tolerance_metrics(preds: list[np.ndarray], labels: list[list], tolerance: float = 0.1, average: str = "sample") -> dict[str, float]:
-    """Seed 000: relative error for labels >= 0.01, absolute below; per-sample means then mean."""
-    acc, mae, mse, rmse = [], [], [], []
-    all_err, all_ok = [], []
-    for pred, label in zip(preds, labels):
-        label = np.array([np.nan if v is None else v for v in label], dtype=np.float64)
-        pred = np.asarray(pred, dtype=np.float64)
-        mask = (label != IGNORE) & ~np.isnan(label)
-        if mask.sum() == 0:
-            continue
-        p, t = pred[mask], label[mask]
-        abs_err = np.abs(p - t)
-        rel_err = abs_err / np.maximum(t, 1e-8)
-        ok = np.where(t < 0.01, abs_err <= tolerance, rel_err <= tolerance)
-        acc.append(np.mean(ok))
-        mae.append(np.mean(abs_err))
-        mse.append(np.mean((p - t) ** 2))
-        rmse.append(np.sqrt(np.mean((p - t) ** 2)))
-        all_err.append(p - t)
-        all_ok.append(ok)
-    if average == "token":
-        err, ok = np.concatenate(all_err), np.concatenate(all_ok)
-        return {"accuracy": float(ok.mean()), "mae": float(np.abs(err).mean()), "mse": float((err**2).mean()), "rmse": float(np.sqrt((err**2).mean()))}
-    return {"accuracy": float(np.mean(acc)), "mae": float(np.mean(mae)), "mse": float(np.mean(mse)), "rmse": float(np.mean(rmse))}
+    """Seed 000's tolerance metrics (the one reference, :func:`tests.metrics.reference.ref_tolerance`);
+    ``None`` labels are positions that are not scored."""
+    from tests.metrics.reference import ref_tolerance
+
+    clean = [np.array([np.nan if v is None else v for v in label], dtype=np.float64) for label in labels]
+    return ref_tolerance([np.asarray(p, dtype=np.float64) for p in preds], clean, tolerance=tolerance, ignore=IGNORE, average=average)
 
 
 def lm_argmax(model_dir: Path, rows: list[list[int]]) -> list[np.ndarray]:

@@ -78,10 +78,10 @@ def run_case(case: str, rank: int | None = None, world_size: int = 1) -> Any:
     return metric.compute()
 
 
-def worker(rank: int, world_size: int, port: int, out_dir: str) -> None:
+def worker(rank: int, world_size: int, init_method: str, out_dir: str) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     torch.set_num_threads(1)
-    torch.distributed.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world_size)
+    torch.distributed.init_process_group("gloo", init_method=init_method, rank=rank, world_size=world_size)
     try:
         results = {case: run_case(case, rank, world_size) for case in CASES}
     finally:

@@ -4,26 +4,21 @@ from __future__ import annotations
 
 import json
 import math
-import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch.multiprocessing as mp
 
+from tests.conftest import rendezvous
+
 from .ddp_cases import CASES, run_case, worker
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def ddp_results(tmp_path_factory) -> list[dict[str, Any]]:
     out = tmp_path_factory.mktemp("ddp")
-    mp.spawn(worker, args=(2, _free_port(), str(out)), nprocs=2, join=True)
+    mp.spawn(worker, args=(2, rendezvous(out), str(out)), nprocs=2, join=True)
     return [json.loads(Path(out, f"rank{r}.json").read_text()) for r in range(2)]
 
 

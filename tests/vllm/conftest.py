@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +28,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+
+from tests.conftest import free_port
 
 os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
@@ -155,16 +156,10 @@ def engine_calls(llm: Any, monkeypatch: pytest.MonkeyPatch) -> EngineCalls:
     return EngineCalls(llm, monkeypatch)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def vllm_server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """``(base_url, served model name)`` of vLLM's OpenAI-compatible server on 127.0.0.1."""
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path_factory.mktemp("vllm_server") / "server.log"
     cmd = [
         sys.executable, "-m", "vllm.entrypoints.openai.api_server",
