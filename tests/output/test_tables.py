@@ -35,7 +35,8 @@ def test_sweep_table_has_every_figure_of_every_job_in_full(narrow_sweep):
     summary = load_json(sweep_dir / "summary.json")
     assert summary["swept_keys"] == ["backend.path"]
     assert [r["column"] for r in summary["runs"]] == ["outputs_a", "outputs_b", "outputs_c"]
-    rows = _rows_by_metric(proc.stdout)
+    table = proc.stdout[proc.stdout.index("evalkit comparison:") :]  # after each job's own table
+    rows = _rows_by_metric(table)
     header = rows["metric"][0]
     assert header == ["outputs_a", "outputs_b", "outputs_c"]
     for i, job in enumerate(("0", "1", "2")):
@@ -48,7 +49,7 @@ def test_sweep_table_has_every_figure_of_every_job_in_full(narrow_sweep):
     lines = proc.stdout.splitlines()
     assert any(line.strip() == f"outputs_b: backend.path={summary['runs'][1]['swept']['backend.path']}" for line in lines)
     assert str(sweep_dir / "1") in [line.strip() for line in lines]
-    assert "flips outputs_a -> outputs_b: right->wrong" in proc.stdout
+    assert "flips outputs_a -> outputs_b: right->wrong" in table
 
 
 def test_many_runs_are_printed_in_blocks_that_fit(sweep_data, tmp_path):
