@@ -249,3 +249,26 @@ def test_lightning_metrics_and_core_generation_eval_work_without_transformers():
     # sigmoid(x) vs y, scored positions only: sample 1 (0.5, 0.731, 0.269) vs (0.5, 0.7, 0.3); sample 2 (0.881, 0.5) vs (0.9, 0.5)
     assert out["logged"]["val/acc/accuracy"] == pytest.approx((2 / 3 + 2 / 2) / 2, abs=1e-6)
     assert out["f1"] == pytest.approx(0.5)
+
+
+def _imported_modules(path: Path) -> set[str]:
+    import ast
+
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+    return names
+
+
+def test_training_plugins_import_only_the_core_and_their_own_package():
+    files = {path: "evalkit_lightning" for path in (REPO / "plugins" / "evalkit_lightning").glob("*.py")}
+    files[REPO / "plugins" / "evalkit_hf" / "trainer.py"] = "evalkit_hf"
+    for path, own in files.items():
+        for name in _imported_modules(path):
+            top = name.split(".")[0]
+            assert name != "evalkit.pipeline" and not name.startswith("evalkit.pipeline."), f"{path.name} imports {name}"
+            assert not top.startswith("evalkit_") or top == own, f"{path.name} imports another plugin: {name}"
+            assert top != "transformers" or own == "evalkit_hf", f"{path.name} imports {name}"
