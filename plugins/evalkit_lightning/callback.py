@@ -266,7 +266,7 @@ class EvalKitCallback(Callback):
         if self.monitor is not None:
             self._update_best(flat, step)
         if self.verbose:
-            shown = ", ".join(f"{k}={v:.4f}" for k, v in flat.items() if not k.endswith(("/num_samples", "/num_failed")))
+            shown = ", ".join(f"{k}={v:.4f}" for k, v in flat.items() if not k.endswith(("/num_samples", "/num_scored", "/num_failed")))
             rank_zero_info(f"[evalkit] step {step} {kind}: {shown}")
 
     def _update_best(self, flat: dict[str, float], step: int) -> None:
