@@ -28,19 +28,22 @@ SUMMARY_XLSX = "summary.xlsx"
 __all__ = ["COUNTS", "build_comparison", "compare_dirs", "key_figures", "print_comparison", "write_comparison"]
 
 
-def check_same_dataset(runs: Sequence[FinishedRun]) -> None:
+def same_dataset(runs: Sequence[FinishedRun]) -> bool:
+    """Whether every run evaluated the same samples (file content and limit). Runs over
+    different data (a sweep over ``data.category``) are compared figure by figure only:
+    no flips, no paired statistics."""
     first = runs[0]
     base = first.dataset.get("sha256")
+    same = True
     for run in runs[1:]:
         other = run.dataset.get("sha256")
         if base is None or other is None:
             raise DataError("cannot tell which dataset a run evaluated (no run_info.json)", where=str(run.run_dir if other is None else first.run_dir))
-        if other != base or run.dataset.get("limit") != first.dataset.get("limit"):
-            raise DataError(
-                f"runs evaluated different datasets: {first.dataset.get('path')} (sha256 {base[:12]}) vs {run.dataset.get('path')} (sha256 {other[:12]})",
-                where=str(run.run_dir),
-                fix="compare only runs made on the same data file",
-            )
+        same = same and other == base and run.dataset.get("limit") == first.dataset.get("limit")
+    return same
+
+
+DIFFERENT_DATA = "the runs evaluated different data, so samples cannot be paired: no flips or paired statistics"
 
 
 def flips(base: FinishedRun, other: FinishedRun) -> dict[str, Any]:
@@ -95,8 +98,7 @@ def build_comparison(runs: Sequence[FinishedRun]) -> dict[str, Any]:
     flips of each run against the first, and the reports' aggregates."""
     if not runs:
         raise DataError("no runs to compare", where="evalkit-compare")
-    if len(runs) > 1:
-        check_same_dataset(runs)
+    paired = same_dataset(runs) if len(runs) > 1 else True
     values, swept, shared = override_table([r.overrides for r in runs])
     swept_values = [{k: v.get(k) for k in swept} for v in values]
     names = column_names(swept_values, swept)
@@ -108,13 +110,16 @@ def build_comparison(runs: Sequence[FinishedRun]) -> dict[str, Any]:
         "runs": rows,
         "swept_keys": swept,
         "shared_overrides": shared,
-        "flips": [flips(runs[0], other) for other in runs[1:]],
+        "flips": [flips(runs[0], other) for other in runs[1:]] if paired else [],
     }
+    if not paired:
+        comparison["not_paired"] = DIFFERENT_DATA
     from evalkit.html.identity import comparability, run_identity
     from evalkit.stats import compare_runs
 
     comparison["comparability"] = comparability([run_identity(r) for r in runs], names)  # the compare.html banner
-    comparison["significance"] = compare_runs([r.records for r in runs], names)  # deltas vs run 0: bootstrap CIs, McNemar
+    if paired:
+        comparison["significance"] = compare_runs([r.records for r in runs], names)  # deltas vs run 0: bootstrap CIs, McNemar
     aggregates = report_aggregates([r.metrics for r in runs])
     if aggregates:
         comparison["aggregates"] = aggregates

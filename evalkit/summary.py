@@ -85,6 +85,7 @@ def record_counts(records: list[dict[str, Any]], *, num_scored: int | None = Non
         "num_failed": num_failed,
         "num_repaired": sum(1 for r in records if r.get("repaired")),
         "num_cached": sum(1 for r in records if r.get("cached")),
+        "num_truncated": sum(1 for r in records if r.get("finish_reason") == "length"),  # cut at max_new_tokens
     }
     out["complete"] = num_failed == 0
     if failures:

@@ -77,8 +77,31 @@ def _candidates(text: str) -> Iterator[str]:
         yield obj
 
 
+def native_calls(tool_calls: list[Any]) -> list[dict[str, Any]]:
+    """OpenAI ``message.tool_calls`` as the seed's ``{toolName, paramList}`` calls; arguments
+    that are not a JSON object are a parse error (``args_invalid_json``)."""
+    calls = []
+    for i, call in enumerate(tool_calls):
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            raise ValueError(f"tool_calls[{i}] has no function name")
+        arguments = function.get("arguments")
+        try:
+            params = json.loads(arguments) if isinstance(arguments, str) else (arguments or {})
+        except json.JSONDecodeError:
+            raise ValueError(f"args_invalid_json: tool_calls[{i}] ({function['name']}) arguments are not valid JSON") from None
+        if not isinstance(params, dict):
+            raise ValueError(f"args_invalid_json: tool_calls[{i}] ({function['name']}) arguments are not a JSON object")
+        calls.append({"toolName": function["name"], "paramList": params})
+    return calls
+
+
 class JsonLabelParser:
-    """Callable parser; ``empty`` is the prediction used for unparseable outputs."""
+    """Callable parser; ``empty`` is the prediction used for unparseable outputs.
+
+    With native function calling (``tools.mode=fc``) the answer's ``tool_calls`` are the
+    prediction (``calls_source: native``); otherwise the text is parsed (``calls_source: text``).
+    """
 
     empty = list
 
@@ -106,6 +129,18 @@ class JsonLabelParser:
             if params is not None and not isinstance(params, dict):
                 raise ValueError(f"'{self.key}[{i}].paramList' is {type(params).__name__}, not an object")
         return label
+
+    def parse_message(self, message: dict[str, Any]) -> Any:
+        from evalkit.types import Parsed
+
+        tool_calls = message.get("tool_calls")
+        if tool_calls:
+            return Parsed(prediction=native_calls(tool_calls), extra={"calls_source": "native"})
+        content = message.get("content") or ""
+        if tool_calls is not None and not content.strip():
+            return Parsed(prediction=[], extra={"calls_source": "native"})  # a native answer with no call
+        prediction = self(content)
+        return Parsed(prediction=prediction, repaired=self.last_repaired, extra={"calls_source": "text"} if tool_calls is not None else {})
 
     def __call__(self, text: str) -> list[dict[str, Any]]:
         self.last_repaired = False

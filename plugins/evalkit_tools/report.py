@@ -1,6 +1,7 @@
-"""The tool-call report: ``report.xlsx`` with the sheets ``tools`` (per-tool P/R/F1), ``params``
-(per tool-parameter P/R/F1) and ``badcases`` (each sample that is not exactly right, with the
-row's display fields), as the seed's users build it by hand with pandas."""
+"""The tool-call report: ``report.xlsx`` with the sheets ``summary`` (every headline figure and
+count), ``tools`` (per-tool P/R/F1), ``params`` (per tool-parameter P/R/F1), ``call_errors``
+(hallucinated / missed / spurious calls) and ``badcases`` (each sample that is not exactly
+right, with the row's display fields), as the seed's users build it by hand with pandas."""
 
 from __future__ import annotations
 
@@ -100,6 +101,13 @@ class ToolCallReport:
             excel.append_rows(sheet, rows)
             excel.format_sheet(sheet, widths={1: 32})
             _chart(sheet, len(rows))
+        from evalkit_tools.call_errors import call_error_rows
+
+        call_errors = call_error_rows(ctx.metrics)
+        if call_errors:
+            sheet = wb.create_sheet("call_errors")
+            excel.append_rows(sheet, call_errors)
+            excel.format_sheet(sheet)
         bad = wb.create_sheet("badcases")
         fields = self.display_fields
         bad.append(["id", *fields, "label", "prediction", "output", "error_type", "error"])

@@ -43,7 +43,7 @@ def test_report_workbook_sheets(demo_run):
 
     run_dir, _ = demo_run
     wb = load_workbook(run_dir / "report.xlsx", read_only=True)
-    assert wb.sheetnames == ["summary", "tools", "params", "badcases"]
+    assert wb.sheetnames == ["summary", "tools", "params", "call_errors", "badcases"]
     header = [c.value for c in next(wb["badcases"].iter_rows(max_row=1))]
     assert header[:4] == ["id", "url", "history", "query"]
     tools = {row[0]: row for row in wb["tools"].iter_rows(min_row=2, values_only=True)}
@@ -65,6 +65,8 @@ def test_rerun_in_same_dir_resumes_without_duplicates(demo_run, tmp_path):
     before = json.loads((run_dir / "metrics.json").read_text())
     proc = run_cli(["+experiment=toolcall", f"hydra.run.dir={run_dir}"])
     assert proc.returncode == 0, proc.stderr
+    # it resumed: every sample was already done, so the backend was asked for nothing
+    assert "evaluating 48 samples (48 already done" in (run_dir / "run.log").read_text(encoding="utf-8")
     rows = read_jsonl(run_dir / "predictions.jsonl")
     assert [r["index"] for r in rows] == list(range(48))
     after = json.loads((run_dir / "metrics.json").read_text())

@@ -35,7 +35,7 @@ def test_experiment_composes_and_resolves(name):
 
 def test_toolcall_metric_keys_and_demo_paths():
     cfg = OmegaConf.to_container(compose_with(["+experiment=toolcall"]), resolve=True)
-    assert set(cfg["metrics"]) == {"tool_f1", "tool_param_f1", "tool_exact_match"}
+    assert set(cfg["metrics"]) == {"tool_f1", "tool_param_f1", "tool_exact_match", "tool_call_errors"}
     assert cfg["metrics"]["tool_param_f1"]["composite_keys"]["truckCheck"] == {"fields": ["truckType", "value"], "values": ["车长", "车型"]}
     assert cfg["data"]["path"].endswith("toolcall/data.jsonl")
     assert resources.files("evalkit.demo").joinpath("toolcall", "data.jsonl").is_file()
@@ -44,7 +44,7 @@ def test_toolcall_metric_keys_and_demo_paths():
 def test_backend_swap_keeps_experiment_differences():
     cfg = OmegaConf.to_container(compose_with(["+experiment=toolcall", "backend=replay", "backend.path=x.jsonl"]), resolve=True)
     assert cfg["backend"] == {"name": "replay", "path": "x.jsonl", "id_key": "id", "match": "auto"}
-    assert set(cfg["metrics"]) == {"tool_f1", "tool_param_f1", "tool_exact_match"}
+    assert set(cfg["metrics"]) == {"tool_f1", "tool_param_f1", "tool_exact_match", "tool_call_errors"}
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)

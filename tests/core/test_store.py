@@ -42,7 +42,8 @@ def test_no_resume_starts_empty(tmp_path):
     assert store.finalize() == []
 
 
-def test_cache_put_many_is_one_transaction_and_readable(tmp_path):
+def test_cache_put_many_entries_are_readable_and_later_puts_win(tmp_path):
+    """(That a batch is one transaction is asserted in tests/core/test_cache.py.)"""
     from evalkit.cache import ResponseCache
 
     with ResponseCache(tmp_path) as cache:

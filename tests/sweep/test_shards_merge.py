@@ -88,3 +88,47 @@ def test_four_accepthead_shards_merge_to_the_unsharded_run(tmp_path):
     assert set(unsharded["accept_head"]) == {"accuracy", "mae", "mse", "rmse"}
     timing = lambda rows: [{k: v for k, v in r.items() if k != "latency_s"} for r in rows]
     assert timing(read_jsonl(out / "predictions.jsonl")) == timing(read_jsonl(full / "predictions.jsonl"))
+
+
+def _altered_shard(shard, tmp_path, change):
+    import shutil
+
+    copy = tmp_path / f"altered-{shard.name}"
+    shutil.copytree(shard, copy)
+    change(copy)
+    return copy
+
+
+def _merge_error(args) -> str:
+    proc = run_cli(args, prog="evalkit-merge")
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("evalkit-merge: error:")]
+    assert proc.returncode != 0 and len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "what, expected",
+    [
+        ("dataset", "evaluated a different dataset"),
+        ("metrics", "used different metric settings"),
+        ("no-shard-info", "no shard information"),
+    ],
+)
+def test_merge_refuses_mismatched_shards_in_one_line(toolcall_shards, tmp_path, what, expected):
+    root, _, shards = toolcall_shards
+
+    def change(run_dir):
+        info = run_dir / "run_info.json"
+        if what == "dataset":
+            data = json.loads(info.read_text())
+            data["dataset"]["sha256"] = "0" * 64
+            info.write_text(json.dumps(data))
+        elif what == "metrics":
+            cfg = run_dir / ".hydra" / "config.yaml"
+            cfg.write_text(cfg.read_text().replace("include_negative: false", "include_negative: true", 1))
+        else:
+            info.unlink()
+
+    altered = _altered_shard(shards[3], tmp_path, change)
+    line = _merge_error([*map(str, shards[:3]), str(altered), "--out", str(tmp_path / "m")])
+    assert expected in line and str(altered) in line

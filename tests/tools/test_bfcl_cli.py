@@ -58,7 +58,6 @@ def test_prompt_mode_replay_scores_every_record_like_bfcl(tmp_path, bfcl_referen
     assert json.loads(score_file[0]) == {"accuracy": 8 / 12, "correct_count": 8, "total_count": 12} and len(score_file) == 5
 
 
-@pytest.mark.xfail(strict=True, reason="evalkit.compare refuses runs on different data; a category sweep needs summary.json without the same-dataset check (requested from the lead)")
 def test_category_sweep_ends_with_bfcl_overview(tmp_path, bfcl_reference):
     categories = ["simple_python", "multiple", "live_simple"]
     lines, _ = _outputs(bfcl_reference.data_dir, categories, 6)
