@@ -8,21 +8,7 @@ directory). A sample that still fails after ``max_retries`` is recorded with its
 the run goes on; a reply that dooms every request (bad key, unknown model, invalid request)
 stops the run at once with one line.
 
-Why aiohttp, and not httpx or the official ``openai`` client (README): evalkit talks to
-servers that are only *mostly* OpenAI-compatible (vLLM, DashScope's compatible mode, in-house
-gateways) and must itself decide what each reply means, so it wants the raw status, headers
-and body of every attempt — a torn JSON body is then a retryable failure, not an exception
-from inside an SDK's response models, and ``Retry-After``/fatal-vs-retryable live in one small
-tested module (``retry.py``). The ``openai`` client also hides a retry loop of its own that
-would stack with ours. Between the two raw clients, throughput decided: at the concurrency
-users run evaluations with (64 requests in flight), httpx's connection pool (httpcore 1.x)
-re-scans every connection for every queued request on each event (encode/httpx#3215) and
-cost 13 ms of CPU per request on our benchmark machine — 70 requests/s, slower than the
-seed's 25 threads — where ``aiohttp.ClientSession`` cost 0.3 ms (the ``openai`` SDK itself now
-offers an aiohttp transport for this reason). aiohttp is mature (aio-libs, since 2014), already
-installed wherever vLLM is, and also runs evalkit's test server. The retry loop is ten lines
-over :class:`~evalkit_api.retry.Backoff` rather than tenacity: every decision that matters
-(Retry-After, fatal vs. retryable, progress around the wait) would be a tenacity callback.
+Why aiohttp and a retry loop of our own: ``docs/design.md``.
 
 Decisions worth knowing:
 
@@ -116,6 +102,43 @@ def _import_aiohttp() -> Any:
     except ImportError:
         raise missing_dependency("aiohttp", "api") from None
     return aiohttp
+
+
+def env_proxy(url: str) -> dict[str, Any]:
+    """``proxy=`` / ``proxy_auth=`` for requests to ``url`` from HTTP(S)_PROXY / NO_PROXY, as
+    curl and requests read them; ``{}`` for none. Looked up once per endpoint: aiohttp's own
+    ``trust_env`` looks the proxy up (and reads ``~/.netrc``) on a worker thread for every
+    request — two thread hand-offs per request, a third of the client's CPU at 64 in flight."""
+    from aiohttp.helpers import get_env_proxy_for_url
+    from yarl import URL
+
+    try:
+        proxy, auth = get_env_proxy_for_url(URL(url))
+    except LookupError:
+        return {}
+    return {"proxy": proxy, "proxy_auth": auth}
+
+
+class Handoff:
+    """Results from the event loop to the calling thread, one hand-off per loop iteration.
+
+    Replies that arrive together (the loop reads every ready socket in one iteration) go over
+    as one list: the calling thread wakes once for them, not once each, and the loop does not
+    wait on the GIL between them. Nothing is held back longer than that iteration."""
+
+    def __init__(self, put: Callable[[Any], None]) -> None:
+        self._put = put
+        self._items: list[Any] = []
+
+    def emit(self, item: Any) -> None:
+        if not self._items:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self._items.append(item)
+
+    def flush(self) -> None:
+        if self._items:
+            items, self._items = self._items, []
+            self._put(items)
 
 
 class RunStats:
@@ -216,6 +239,7 @@ class ApiBackend:
         self.counters = RunStats()
         self.hedger = HedgePolicy(enabled=self.hedge, **self.hedge_options)
         self.pool: EndpointPool | None = None
+        self._proxies: dict[str, dict[str, Any]] = {}
         self._retrying = 0
         self._headers = {str(k): str(v) for k, v in (headers or {}).items()}
         for name, value in self._headers.items():
@@ -242,12 +266,15 @@ class ApiBackend:
         out: queue.SimpleQueue[Any] = queue.SimpleQueue()
         state: dict[str, Any] = {}
 
+        handoff = Handoff(out.put)
+
         def target() -> None:
             error: BaseException | None = None
             try:
-                asyncio.run(self._generate(requests, out.put, cached, state))
+                asyncio.run(self._generate(requests, handoff.emit, cached, state))
             except BaseException as exc:  # re-raised in the caller's thread
                 error = exc
+            handoff.flush()
             out.put((_DONE, error))
 
         thread = threading.Thread(target=target, name="evalkit-api", daemon=True)
@@ -260,6 +287,7 @@ class ApiBackend:
                         batch.append(out.get_nowait())
                     except queue.Empty:
                         break
+                batch = [item for part in batch for item in (part if isinstance(part, list) else [part])]
                 results = [item for item in batch if isinstance(item, Result)]
                 cached.store([r for r in results if not r.cached])
                 for result in results:
@@ -327,9 +355,9 @@ class ApiBackend:
         )
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=0)  # the pool bounds what is in flight
         timeout = aiohttp.ClientTimeout(total=self.timeout)  # one deadline per attempt, body included
+        self._proxies = {url: env_proxy(url) for url in self.base_urls}
         try:
-            # trust_env: honour HTTP(S)_PROXY / NO_PROXY like curl and requests do.
-            async with aiohttp.ClientSession(headers=self._request_headers(), connector=connector, timeout=timeout, trust_env=True) as client:
+            async with aiohttp.ClientSession(headers=self._request_headers(), connector=connector, timeout=timeout) as client:
                 pool.probe = lambda endpoint: self._reachable(client, endpoint.base_url)
                 checked = False
                 if self.model is None:
@@ -407,6 +435,7 @@ class ApiBackend:
             running = {primary: endpoint}
             started = time.monotonic()
             may_hedge = self.hedger.enabled
+            not_before = started  # a duplicate replacing a failed one waits out its retry delay
             won: tuple[Completion, float] | None = None
             hedge_won = False
             error: RetryableError | None = None
@@ -416,9 +445,10 @@ class ApiBackend:
                     if may_hedge and delay is None:  # no latency history yet: look again soon
                         timeout: float | None = max(0.05, self.hedger.floor)
                     else:
-                        timeout = None if delay is None else max(0.0, started + delay - time.monotonic())
+                        timeout = None if delay is None else max(0.0, max(started + delay, not_before) - time.monotonic())
                     done, _ = await asyncio.wait(running, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-                    if not done and delay is not None and time.monotonic() - started >= delay:
+                    now = time.monotonic()
+                    if not done and delay is not None and now - started >= delay and now >= not_before:
                         # still running long after the others' p95: send one duplicate
                         may_hedge = False
                         if self.hedger.take():
@@ -438,6 +468,12 @@ class ApiBackend:
                             break
                         except RetryableError as exc:
                             error = exc
+                            if task is not primary and primary in running and self.hedger.enabled:
+                                # The duplicate failed (5xx, 429) while the straggler still
+                                # hangs: another duplicate after the retry delay, not the
+                                # straggler's whole timeout. It comes out of the same budget.
+                                may_hedge = True
+                                not_before = now + self.backoff.delay(1, exc.retry_after)
                         except FatalError as exc:
                             raise self._fatal(exc, request) from None
             finally:
@@ -484,7 +520,7 @@ class ApiBackend:
         endpoint.attempts.discard(asyncio.current_task())  # type: ignore[arg-type]  # taking its endpoint out must not cancel this one
         start = time.monotonic()
         try:
-            async with client.post(chat_url(endpoint.base_url), data=data, allow_redirects=False) as response:
+            async with client.post(chat_url(endpoint.base_url), data=data, allow_redirects=False, **self._proxies[endpoint.base_url]) as response:
                 body = await response.read()
                 status, headers = response.status, response.headers
         except aiohttp.ClientConnectorError as exc:  # refused, unresolvable, unroutable
@@ -563,7 +599,7 @@ class ApiBackend:
         """Any HTTP reply from ``GET {base_url}/models`` (health probe of a taken-out endpoint)."""
         aiohttp = self._aiohttp
         try:
-            async with client.get(base_url + "/models", timeout=aiohttp.ClientTimeout(total=min(self.timeout, 5.0))) as response:
+            async with client.get(base_url + "/models", timeout=aiohttp.ClientTimeout(total=min(self.timeout, 5.0)), **self._proxies[base_url]) as response:
                 await response.read()
             return True
         except (asyncio.TimeoutError, aiohttp.ClientError):
@@ -576,7 +612,7 @@ class ApiBackend:
         detail = ""
         for attempt in range(PREFLIGHT_TRIES):
             try:
-                async with client.get(url, timeout=aiohttp.ClientTimeout(total=min(self.timeout, 10.0))) as response:
+                async with client.get(url, timeout=aiohttp.ClientTimeout(total=min(self.timeout, 10.0)), **self._proxies[base_url]) as response:
                     status, body = response.status, await response.read()
                 break
             except aiohttp.ClientConnectorError as exc:

@@ -1,4 +1,4 @@
-"""Tolerance accuracy, MAE, MSE and RMSE of per-token regression scores (AcceptHead, seed 000).
+"""Tolerance accuracy, MAE, MSE and RMSE of per-token regression scores (AcceptHead).
 
 A prediction is *correct* when ``|pred - label| / label <= tolerance`` for labels at or above
 ``small_label_threshold`` and when ``|pred - label| <= tolerance`` below it (a relative error

@@ -3,13 +3,10 @@
 A sample is a list of calls ``{"toolName": str, "paramList": {...}}``. A missing (or null /
 empty) ``paramList`` means ``{}``; a ``None`` sample means "no calls" (what an unparseable
 output becomes). No torch here: the counting is pure Python, batched over a whole ``update``
-(per-sample work is a few list operations, with fast paths for exactly predicted samples;
-``collections.Counter`` aggregates once per batch) — this is the hot path of a 100k-sample
-evaluation, see ``benchmarks/toolcall_metrics.py``. The ``Metric`` classes in :mod:`evalkit_metrics.toolcall`
-only store what these functions return.
+(see ``docs/design.md``). The ``Metric`` classes in :mod:`evalkit_metrics.toolcall` only store what these functions return.
 
-Definitions (seed 002's ``calculate_tool_metrics`` / ``calculate_tool_with_params_metrics`` /
-``calculate_strict_tools``, with the deviations documented where they occur):
+Definitions (the tool-call scripts users already have, with the deviations documented where
+they occur):
 
 * **name level** — per tool, with multiplicity: ``label_count`` / ``pred_count`` are how often the
   tool occurs in the label / prediction lists, ``hits = min(label, pred)`` per sample.
