@@ -159,6 +159,31 @@ def _tolerance_update(
     return stats.cpu()
 
 
+def tolerance_per_sample(
+    preds: Any,
+    target: Any,
+    tolerance: float = 0.1,
+    small_label_threshold: float = 0.01,
+    ignore_index: float | None = -100,
+    from_logits: bool = False,
+) -> list[dict[str, float] | None]:
+    """Each sample's own ``{"accuracy", "mae", "mse", "rmse", "n"}`` (``None`` for a sample with
+    no scored position), from the same row sums :func:`_tolerance_update` adds up."""
+    ignore = float(ignore_index) if ignore_index is not None else math.nan
+    p, t = padded_pair(preds, target, pad_label=ignore)
+    dtype = _compute_dtype(p, t)
+    p, t = p.to(dtype), t.to(dtype)
+    if from_logits:
+        p = torch.sigmoid(p)
+    if t.numel() == 0:
+        return [None] * len(t)
+    n, correct, abs_sum, sq_sum = (row.tolist() for row in _row_sums(p, t, tolerance, small_label_threshold, ignore))
+    out: list[dict[str, float] | None] = []
+    for k, c, a, q in zip(n, correct, abs_sum, sq_sum):
+        out.append(None if k == 0 else {"accuracy": c / k, "mae": a / k, "mse": q / k, "rmse": math.sqrt(q / k), "n": int(k)})
+    return out
+
+
 def _tolerance_compute(stats: Tensor, average: Literal["sample", "token"] = "sample") -> dict[str, float]:
     """Running sums -> ``{"accuracy", "mae", "mse", "rmse"}``; NaN when nothing was scored."""
     s = stats.tolist()

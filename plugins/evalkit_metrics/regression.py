@@ -81,6 +81,10 @@ class ToleranceAccuracy(EvalkitMetric):
     def compute(self) -> dict[str, float]:
         return _tol._tolerance_compute(self.stats, self.average)
 
+    def sample_scores(self, preds: Any, target: Any) -> list[dict[str, float] | None]:
+        """Each sample's accuracy and errors (``n`` = its scored positions), as counted by :meth:`update`."""
+        return _tol.tolerance_per_sample(preds, target, self.tolerance, self.small_label_threshold, self.ignore_index, self.from_logits)
+
 
 class TokenAccuracy(EvalkitMetric):
     """Accuracy of predicted tokens on labelled (response) positions, LLaMA-Factory style.

@@ -163,3 +163,21 @@ def test_accelerator_kernel_equals_cpu_kernel(threshold):
     # and both agree with the per-sample reference
     got = tolerance_accuracy(torch.from_numpy(p), torch.from_numpy(t), small_label_threshold=threshold)
     assert_close(got, ref_tolerance(list(p), list(t), threshold=threshold), 2e-6)
+
+
+def test_tolerance_sample_scores_average_to_the_metric():
+    """Per-sample scores are the metric's own: their mean is the sample-averaged result."""
+    from evalkit_metrics import ToleranceAccuracy
+
+    from .randomdata import regression_data
+
+    preds, labels = regression_data(40, seed=3, ragged=True)
+    metric = ToleranceAccuracy(average="sample")
+    metric.update(preds, labels)
+    scores = metric.sample_scores(preds, labels)
+    assert len(scores) == 40
+    kept = [s for s in scores if s is not None]
+    assert kept and all(set(s) == {"accuracy", "mae", "mse", "rmse", "n"} for s in kept)
+    result = metric.compute()
+    for key in ("accuracy", "mae", "mse", "rmse"):
+        assert sum(s[key] for s in kept) / len(kept) == pytest.approx(result[key], rel=1e-9)
