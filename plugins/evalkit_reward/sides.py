@@ -41,21 +41,22 @@ def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     return n
 
 
-def encode_side(runtime: Any, prompt: Any, response: Any) -> Side:
-    tok = runtime.tokenizer
+def render_side_texts(runtime: Any, prompt: Any, responses: Sequence[Any]) -> tuple[list[str], str, bool]:
+    """The texts of a row's sides and of its prompt (rendered once per row), and whether the
+    tokenizer adds its special tokens (plain-text rows) or not (chat-template rows)."""
     if isinstance(prompt, str):
-        text = prompt + response
-        eos = tok.eos_token or ""
-        if eos and not text.endswith(eos):
-            text += eos
-        ids = list(tok(text)["input_ids"])
-        prompt_ids = list(tok(prompt)["input_ids"]) if prompt else []
-    else:
-        full = runtime.render(list(prompt) + list(response), add_generation_prompt=False)
-        ids = list(tok(full, add_special_tokens=False)["input_ids"])
-        head = runtime.render(list(prompt), add_generation_prompt=True)
-        prompt_ids = list(tok(head, add_special_tokens=False)["input_ids"])
-    return Side(request=-1, response=-1, ids=ids, prompt_len=_common_prefix(ids, prompt_ids))
+        eos = runtime.tokenizer.eos_token or ""
+        texts = [prompt + r + (eos if eos and not (prompt + r).endswith(eos) else "") for r in responses]
+        return texts, prompt, True
+    texts = [runtime.render(list(prompt) + list(r), add_generation_prompt=False) for r in responses]
+    return texts, runtime.render(list(prompt), add_generation_prompt=True), False
+
+
+def _tokenize(tokenizer: Any, texts: list[str], special: bool) -> list[list[int]]:
+    """One batched tokenizer call (a fast tokenizer encodes the list in Rust)."""
+    if not texts:
+        return []
+    return [list(ids) for ids in tokenizer(texts, add_special_tokens=special)["input_ids"]]
 
 
 def check_rows(requests: Sequence[Request], head: str) -> None:
@@ -71,27 +72,41 @@ def check_rows(requests: Sequence[Request], head: str) -> None:
 
 def encode_requests(runtime: Any, requests: Sequence[Request], on_result: OnResult) -> tuple[list[Side], dict[int, int]]:
     """Every side of every request; a request that cannot be rendered or is too long fails
-    alone (``on_result`` with an error). Returns the sides and the number of sides per request."""
-    sides: list[Side] = []
-    counts: dict[int, int] = {}
-    limit = runtime.max_length
+    alone (``on_result`` with an error). Returns the sides and the number of sides per request.
+    Texts are rendered per request, then tokenized in one call per kind (chat / plain)."""
+    rendered: dict[bool, list[tuple[int, int, str]]] = {True: [], False: []}  # special -> (request, response | -1 prompt, text)
     for i, r in enumerate(requests):
         row = r.row
         try:
-            mine = [encode_side(runtime, row["prompt"], resp) for resp in row["responses"]]
+            texts, head, special = render_side_texts(runtime, row["prompt"], row["responses"])
         except ConfigError:
             raise
         except Exception as exc:  # a template that rejects one conversation fails that sample only
             on_result(Result(index=r.index, error=f"chat template: {str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}"))
             continue
+        rendered[special] += [(i, j, t) for j, t in enumerate(texts)] + ([(i, -1, head)] if head else [])
+    ids: dict[tuple[int, int], list[int]] = {}
+    for special, items in rendered.items():
+        for (i, j, _), tokens in zip(items, _tokenize(runtime.tokenizer, [t for _, _, t in items], special)):
+            ids[(i, j)] = tokens
+    sides: list[Side] = []
+    counts: dict[int, int] = {}
+    limit = runtime.max_length
+    for i, r in enumerate(requests):
+        n = len(r.row["responses"])
+        if n == 0:
+            on_result(Result(index=r.index, error="no responses to score"))
+            continue
+        if (i, 0) not in ids:
+            continue  # failed to render (already reported)
+        prompt_ids = ids.get((i, -1), [])
+        mine = [Side(request=i, response=j, ids=ids[(i, j)], prompt_len=_common_prefix(ids[(i, j)], prompt_ids)) for j in range(n)]
         longest = max(len(s.ids) for s in mine)
         if limit is not None and longest > limit:
             on_result(Result(index=r.index, error=f"side too long: {longest} tokens > backend.max_length={limit}"))
             continue
-        for j, side in enumerate(mine):
-            side.request, side.response = i, j
         sides += mine
-        counts[i] = len(mine)
+        counts[i] = n
     return sides, counts
 
 

@@ -11,8 +11,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
-def build_seq_classifier(out: Path, seed: int = 7) -> Path:
-    """A 2-layer Qwen3 ``ForSequenceClassification`` with ``num_labels=1`` and the tiny tokenizer."""
+def build_seq_classifier(out: Path, seed: int = 7, hidden_size: int = 64, num_hidden_layers: int = 2) -> Path:
+    """A (2-layer) Qwen3 ``ForSequenceClassification`` with ``num_labels=1`` and the tiny tokenizer."""
     import torch
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
@@ -20,8 +20,8 @@ def build_seq_classifier(out: Path, seed: int = 7) -> Path:
 
     tok = build_tokenizer(512)
     config = AutoConfig.for_model(
-        "qwen3", vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2,
-        num_key_value_heads=2, head_dim=32, initializer_range=0.2, tie_word_embeddings=False,
+        "qwen3", vocab_size=512, hidden_size=hidden_size, intermediate_size=2 * hidden_size, num_hidden_layers=num_hidden_layers, num_attention_heads=2,
+        num_key_value_heads=2, head_dim=hidden_size // 2, initializer_range=0.2, tie_word_embeddings=False,
         pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=None, num_labels=1,
     )
     torch.manual_seed(seed)

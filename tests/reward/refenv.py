@@ -64,5 +64,23 @@ def rewardbench_python() -> Path:
     return python
 
 
+def rewardbench_model_copy(src: Path, dst: Path) -> Path:
+    """``src`` copied for RewardBench's transformers 4.51: same weights and tokenizer, the older
+    spelling of the tokenizer config (5.x writes ``extra_special_tokens`` as a list, 4.51 reads
+    ``additional_special_tokens``; 4.51's fast-tokenizer default would add ``token_type_ids``)."""
+    import json
+    import shutil
+
+    shutil.copytree(src, dst)
+    cfg_path = dst / "tokenizer_config.json"
+    cfg = json.loads(cfg_path.read_text())
+    extra = cfg.pop("extra_special_tokens", None)
+    if isinstance(extra, list):
+        cfg["additional_special_tokens"] = extra
+    cfg["model_input_names"] = ["input_ids", "attention_mask"]
+    cfg_path.write_text(json.dumps(cfg))
+    return dst
+
+
 if __name__ == "__main__":  # warm the caches: python tests/reward/refenv.py
     print(llamafactory_dir(), trl_dir(), rewardbench_python())

@@ -119,19 +119,7 @@ def test_rewardbench_scores_the_same_classifier(seq_rm_dir, tmp_path):
     plain = [{"id": i, "chosen": r["prompt"] + r["responses"][0], "rejected": r["prompt"] + r["responses"][1],
               "subset": RB_SUBSETS[int(rng.integers(len(RB_SUBSETS)))]} for i, r in enumerate(rows)]
     data.write_text(json.dumps(plain, ensure_ascii=False), encoding="utf-8")
-    # transformers 5 writes extra_special_tokens as a list; RewardBench's transformers 4.51 reads
-    # additional_special_tokens. Same weights and tokenizer, the older spelling of the config.
-    import shutil
-
-    model_dir = tmp_path / "rm"
-    shutil.copytree(seq_rm_dir, model_dir)
-    cfg_path = model_dir / "tokenizer_config.json"
-    cfg = json.loads(cfg_path.read_text())
-    extra = cfg.pop("extra_special_tokens", None)
-    if isinstance(extra, list):
-        cfg["additional_special_tokens"] = extra
-    cfg["model_input_names"] = ["input_ids", "attention_mask"]  # 4.51's fast-tokenizer default adds token_type_ids
-    cfg_path.write_text(json.dumps(cfg))
+    model_dir = refenv.rewardbench_model_copy(seq_rm_dir, tmp_path / "rm")
     out = tmp_path / "out"
     env = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "WANDB_MODE": "disabled", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     cli = tmp_path / "rb_cli.py"
