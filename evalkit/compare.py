@@ -182,14 +182,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="evalkit-compare", description="Compare finished evalkit runs made on the same dataset.")
     parser.add_argument("run_dirs", nargs="+", help="run directories (each with metrics.json); the first is the baseline for flips")
     parser.add_argument("--out", default="evalkit-compare", help="where to write summary.json / summary.xlsx (default: ./evalkit-compare)")
+    parser.add_argument("--figures", action="append", metavar="PATTERN", help="print only the figures matching this glob (repeatable), e.g. 'tool_exact_match.*'; files keep every figure")
     args = parser.parse_args(argv)
     try:
         comparison = compare_dirs(args.run_dirs, args.out)
     except EvalKitError as exc:
         sys.stderr.write(f"evalkit-compare: error: {exc}\n")
         return exc.exit_code
-    print_comparison(comparison)
-    print(f"written: {Path(args.out) / SUMMARY_JSON}, {Path(args.out) / SUMMARY_XLSX}, {Path(args.out) / 'compare.html'}")
+    print_comparison(comparison, figures=args.figures)
+    print("written:\n" + "".join(f"  {Path(args.out) / name}\n" for name in (SUMMARY_JSON, SUMMARY_XLSX, "compare.html")), end="")
     return 0
 
 

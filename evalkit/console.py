@@ -9,6 +9,7 @@ full overrides and run directory, each printed as plain text (never wrapped mid-
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import shutil
 import sys
@@ -189,9 +190,10 @@ def print_summary(metrics: Mapping[str, Any], run_dir: Path | str, console: Any 
     out.flush()
 
 
-def print_comparison(comparison: Mapping[str, Any], *, file: TextIO | None = None, width: int | None = None) -> None:
+def print_comparison(comparison: Mapping[str, Any], *, file: TextIO | None = None, width: int | None = None, figures: Sequence[str] | None = None) -> None:
     """The comparison table of ``evalkit -m`` and ``evalkit-compare``: a legend (column ->
-    swept values, run dir), the figures of every run side by side, the flip counts."""
+    swept values, run dir), the figures of every run side by side, the flip counts.
+    ``figures``: glob patterns of the figures to print (default: all)."""
     out = file or sys.stdout
     runs = list(comparison["runs"])
     swept = list(comparison.get("swept_keys") or [])
@@ -208,6 +210,8 @@ def print_comparison(comparison: Mapping[str, Any], *, file: TextIO | None = Non
             if key not in names and key not in COUNTS and key != "complete" and isinstance(value, (int, float)):
                 names.append(key)
     names += [k for k in (*COUNTS, "complete") if any(k in r["figures"] for r in runs)]
+    if figures:
+        names = [n for n in names if any(fnmatch.fnmatchcase(n, pattern) for pattern in figures)]
     values = [[fmt(r["figures"].get(n)) for n in names] for r in runs]
     out.flush()
     print_metric_table(names, columns, values, file=out, width=width)

@@ -103,4 +103,9 @@ def test_compare_cli_table_fits_and_names_runs(narrow_sweep, tmp_path):
     assert proc.returncode == 0, proc.stderr
     _assert_fits(proc.stdout)
     assert _rows_by_metric(proc.stdout)["metric"][0] == ["outputs_a", "outputs_c"]
-    assert Path(out / "summary.json").exists()
+    assert Path(out / "summary.json").exists() and f"  {out / 'summary.xlsx'}" in proc.stdout.splitlines()
+    only = run80([str(sweep_dir / "0"), str(sweep_dir / "2"), "--out", str(out), "--figures", "tool_exact_match.*", "--figures", "num_failed"], prog="evalkit-compare")
+    assert only.returncode == 0, only.stderr
+    rows = _rows_by_metric(only.stdout[only.stdout.index("metric ") :])
+    assert {k for k in rows if "." in k or k.startswith("num_")} == {"tool_exact_match.single.accuracy", "tool_exact_match.multi.accuracy",
+                                                                 "tool_exact_match.empty.accuracy", "tool_exact_match.all.accuracy", "num_failed"}
