@@ -3,15 +3,21 @@
 * :func:`start_background_import` imports modules on a daemon thread, so a run can start its
   backend (requests in flight, a model loading) while, say, torch and torchmetrics load.
   A failure there is silent: the real import later raises it where it belongs.
-* :func:`import_torchmetrics` imports torchmetrics without importing transformers. torchmetrics
-  binds ``from transformers import AutoModel, ...`` at import time for BERTScore, InfoLM and
-  CLIPScore (about 2-4 s on a small machine); here those names are bound to proxies that
-  import the real class the first time one is used, so those metrics still work.
+* :func:`import_torchmetrics` imports torchmetrics without importing transformers or
+  ``scipy.signal``. torchmetrics binds ``from transformers import AutoModel, ...`` at import
+  time for BERTScore, InfoLM and CLIPScore (about 2-4 s on a small machine), and its audio
+  package imports ``scipy.signal`` (with ``scipy.stats``: about 1 s of CPU) only to give it a
+  ``hamming`` alias for SRMR. Here the transformers names are bound to proxies that import the
+  real class the first time one is used, and ``scipy.signal`` stands in as a placeholder while
+  torchmetrics loads; the next ``import scipy.signal`` loads the real module (with the alias),
+  so those metrics still work.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.util
 import sys
 import threading
 import types
@@ -88,6 +94,46 @@ def _deferred_transformers() -> Iterator[None]:
             del sys.modules["transformers"]
 
 
+class _HammingAlias(importlib.abc.Loader):
+    """Loads ``scipy.signal`` as its own loader does, then adds the ``hamming`` alias
+    torchmetrics' audio package would have added (SRMR's gammatone filters use it)."""
+
+    def __init__(self, loader: Any) -> None:
+        self.loader = loader
+
+    def create_module(self, spec: Any) -> Any:
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        self.loader.exec_module(module)
+        if not hasattr(module, "hamming"):
+            module.hamming = module.windows.hamming  # type: ignore[attr-defined]
+
+
+@contextmanager
+def _deferred_scipy_signal() -> Iterator[None]:
+    """While active, ``import scipy.signal`` gives a placeholder that has ``hamming`` (all
+    torchmetrics looks at); afterwards ``scipy.signal`` is a lazy module: the first use of
+    one of its names loads the real one, alias included."""
+    spec = importlib.util.find_spec("scipy.signal") if importlib.util.find_spec("scipy") is not None and "scipy.signal" not in sys.modules else None
+    if spec is None or spec.loader is None:
+        yield
+        return
+    scipy = importlib.import_module("scipy")
+    placeholder = types.ModuleType("scipy.signal")
+    placeholder.hamming = None  # type: ignore[attr-defined]
+    sys.modules["scipy.signal"] = placeholder
+    scipy.signal = placeholder  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        if sys.modules.get("scipy.signal") is placeholder:
+            spec.loader = importlib.util.LazyLoader(_HammingAlias(spec.loader))
+            lazy = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(lazy)  # lazy: nothing runs until a name is looked up
+            sys.modules["scipy.signal"] = scipy.signal = lazy  # type: ignore[attr-defined]
+
+
 _lock = threading.Lock()
 
 
@@ -96,5 +142,5 @@ def import_torchmetrics() -> types.ModuleType:
     with _lock:
         if "torchmetrics" in sys.modules or "transformers" in sys.modules:
             return importlib.import_module("torchmetrics")
-        with _deferred_transformers():
+        with _deferred_transformers(), _deferred_scipy_signal():
             return importlib.import_module("torchmetrics")

@@ -1,15 +1,19 @@
 """Adaptive concurrency (AIMD) and hedging decisions: pure bookkeeping, no I/O.
 
-:class:`AIMDLimit` — one endpoint's concurrency limit. When rate limiting is sustained (the
-smoothed share of replies that are HTTP 429 passes ``threshold``) the limit is multiplied by
-``decrease`` — at most once per ``cooldown`` seconds, so one burst of 429s halves it once —
+:class:`AIMDLimit` — one endpoint's concurrency limit. When rate limiting is sustained (at least
+``threshold`` of the last ``window`` replies were HTTP 429) the limit is multiplied by
+``decrease`` — at most once per ``cooldown`` seconds, so one burst of 429s halves it once, and
+the count starts afresh after each decrease, so the next one needs new evidence —
 and every success adds ``1 / limit`` (about +1 per round trip of the whole window), as TCP
 and inspect_ai do. A 429 reply comes back at once, so concurrency alone cannot slow a client
 down to a rate limit: sustained 429s also start *pacing* — request starts are spaced to the
 rate the server was measured to admit (its successes over the last second), no start comes
 before a ``Retry-After``, and the pace then grows by one request/s per second until the next
-429s. Scattered 429s (a few percent) and 5xx change nothing: the sample that got one just
-waits its ``Retry-After`` and tries again.
+429s. Scattered 429s (a few percent: a provider's occasional refusal, not our rate) and 5xx
+change nothing, also once pacing has started: the sample that got one just waits its
+``Retry-After`` and tries again. (Counting over a window of replies, not an exponentially
+smoothed share, is what keeps a chance cluster of scattered 429s from ever looking sustained:
+with 2% random 429s, 10 in 100 replies happens about once in 30,000 windows.)
 
 :class:`HedgePolicy` — when one attempt has run ``multiplier`` times the running p95 latency
 (never sooner than ``floor`` seconds, and only once ``min_samples`` latencies are known), a
@@ -19,6 +23,7 @@ duplicate is sent; at most ``share`` of the samples started may be hedged.
 from __future__ import annotations
 
 import collections
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -28,22 +33,35 @@ class AIMDLimit:
     maximum: int
     minimum: int = 1
     decrease: float = 0.5
-    threshold: float = 0.1
-    smoothing: float = 0.02
+    threshold: float = 0.1  # share of the last `window` replies that were 429: sustained
+    window: int = 100
     cooldown: float = 1.0
     enabled: bool = True
     limit: float = 0.0
-    rate_limited_share: float = 0.0  # smoothed share of replies that were 429
     decreases: int = 0
     pace: float | None = None  # request starts per second while rate limited; None: unpaced
     _next_decrease: float = 0.0
     _next_start: float = 0.0
     _first_success: float | None = None
     _admitted: collections.deque[float] = field(default_factory=collections.deque)  # success times, last second
+    _recent: collections.deque[bool] = field(default_factory=collections.deque)  # last `window` replies: 429?
+    _recent_limited: int = 0
 
     def __post_init__(self) -> None:
         self.minimum = max(1, min(self.minimum, self.maximum))
         self.limit = float(self.maximum)
+        self._needed = max(2, math.ceil(self.threshold * self.window))
+
+    @property
+    def rate_limited_share(self) -> float:
+        """Share of the replies counted since the last decrease (at most ``window``) that were 429."""
+        return self._recent_limited / len(self._recent) if self._recent else 0.0
+
+    def _count(self, rate_limited: bool) -> None:
+        self._recent.append(rate_limited)
+        self._recent_limited += rate_limited
+        if len(self._recent) > self.window:
+            self._recent_limited -= self._recent.popleft()
 
     def start_delay(self, now: float) -> float:
         """Seconds until the next request may start (0: now)."""
@@ -65,7 +83,7 @@ class AIMDLimit:
             return False
         before = self.current
         now = time.monotonic() if now is None else now
-        self.rate_limited_share += self.smoothing * (float(rate_limited) - self.rate_limited_share)
+        self._count(rate_limited)
         if not rate_limited:
             self.limit = min(float(self.maximum), self.limit + 1.0 / max(self.limit, 1.0))
             self._admitted.append(now)
@@ -76,7 +94,7 @@ class AIMDLimit:
             if self.pace is not None:
                 self.pace += 1.0 / self.pace  # +1 request/s per second of successes
             return self.current != before
-        sustained = self.rate_limited_share >= self.threshold or self.pace is not None
+        sustained = self._recent_limited >= self._needed
         if sustained and retry_after:
             self._next_start = max(self._next_start, now + min(retry_after, 5.0))
         if sustained and now >= self._next_decrease:
@@ -84,7 +102,8 @@ class AIMDLimit:
             if self._first_success is not None and now - self._first_success >= 1.0:  # a full second measured
                 admitted = 0.95 * sum(1 for t in self._admitted if t >= now - 1.0)
                 self.pace = max(1.0, admitted if self.pace is None else min(self.pace, admitted))
-            self.rate_limited_share = self.threshold / 2  # start measuring again at the new limit
+            self._recent.clear()  # measure again at the new limit
+            self._recent_limited = 0
             self._next_decrease = now + self.cooldown
             self.decreases += 1
         return self.current != before

@@ -417,6 +417,8 @@ class ApiBackend:
 
         def finished(done: "asyncio.Task[Any]") -> None:
             endpoint.attempts.discard(done)
+            if not done.cancelled() and isinstance(done.exception(), FatalError):
+                pool.halt()  # before the freed slot wakes a waiting sample: nothing more is sent
             pool.release(endpoint)
 
         task.add_done_callback(finished)
@@ -451,7 +453,7 @@ class ApiBackend:
                     if not done and delay is not None and now - started >= delay and now >= not_before:
                         # still running long after the others' p95: send one duplicate
                         may_hedge = False
-                        if self.hedger.take():
+                        if not pool.halted and self.hedger.take():
                             twin = pool.acquire_now(avoid=endpoint)
                             attempts += 1
                             running[self._start(client, pool, twin, data)] = twin

@@ -13,6 +13,7 @@ recently failed one is used, so retries (and the run's "cannot connect" stop) st
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
@@ -62,8 +63,12 @@ class EndpointPool:
         self.down_max_s = down_max_s
         self.on_change = on_change or (lambda: None)
         self.probe: Callable[[Endpoint], Awaitable[bool]] | None = None
-        self._changed = asyncio.Event()
+        # Requests waiting for room, oldest first, each with the endpoint it avoids. A freed
+        # slot wakes one of them (waking all 64+ on every reply cost more CPU than the HTTP);
+        # any other change (limits, health, pacing) wakes them all.
+        self._waiters: collections.deque[tuple[asyncio.Future[None], Endpoint | None]] = collections.deque()
         self._probes: set[asyncio.Task[Any]] = set()
+        self.halted = False
 
     # -- choosing ------------------------------------------------------------------------
     @property
@@ -77,9 +82,16 @@ class EndpointPool:
         others = [e for e in healthy if e is not avoid]
         return others or healthy
 
+    def halt(self) -> None:
+        """A reply that dooms every request arrived: no further attempt starts (the run ends)."""
+        self.halted = True
+
     async def acquire(self, avoid: Endpoint | None = None) -> Endpoint:
-        """An endpoint with room for one more attempt (its ``in_flight`` already counted)."""
+        """An endpoint with room for one more attempt (its ``in_flight`` already counted);
+        after :meth:`halt`, waits until the caller is cancelled."""
         while True:
+            if self.halted:
+                await asyncio.get_running_loop().create_future()
             self._revive()
             now = time.monotonic()
             candidates = self._candidates(avoid)
@@ -90,13 +102,26 @@ class EndpointPool:
                 endpoint.counts["requests"] += 1
                 endpoint.limit.started(now)
                 return endpoint
-            self._changed.clear()
             wake = [e.down_until - now for e in self.endpoints if not e.healthy and self.probe is None]
             wake += [e.limit.start_delay(now) for e in candidates if e.in_flight < e.limit.current]
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            entry = (waiter, avoid)
+            self._waiters.append(entry)
             try:
-                await asyncio.wait_for(self._changed.wait(), timeout=max(0.01, min(wake)) if wake else None)
+                await asyncio.wait_for(waiter, timeout=max(0.01, min(wake)) if wake else None)
             except asyncio.TimeoutError:
                 pass
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake_one(None)  # woken for a slot it will not take: pass it on
+                raise
+            finally:
+                if not waiter.done():
+                    waiter.cancel()
+                try:
+                    self._waiters.remove(entry)
+                except ValueError:
+                    pass
 
     def acquire_now(self, avoid: Endpoint | None = None) -> Endpoint:
         """An endpoint for a hedge, without waiting for room (hedges are budgeted elsewhere)."""
@@ -109,7 +134,26 @@ class EndpointPool:
 
     def release(self, endpoint: Endpoint) -> None:
         endpoint.in_flight -= 1
-        self._changed.set()
+        self._wake_one(endpoint)
+
+    def _wake_one(self, freed: Endpoint | None) -> None:
+        """A slot on ``freed`` (None: anywhere) opened: wake the oldest waiter that may use it."""
+        fallback = None
+        for waiter, avoid in self._waiters:
+            if waiter.done():
+                continue
+            if freed is None or avoid is not freed:
+                waiter.set_result(None)
+                return
+            fallback = fallback or waiter
+        if fallback is not None:  # all avoid it; one still takes it when nothing else is healthy
+            fallback.set_result(None)
+
+    def _changed(self) -> None:
+        """Limits, health or pacing changed: every waiter looks again."""
+        for waiter, _ in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     # -- outcomes ------------------------------------------------------------------------
     def reply(self, endpoint: Endpoint, *, ok: bool, rate_limited: bool = False, retry_after: float | None = None) -> None:
@@ -121,7 +165,7 @@ class EndpointPool:
         elif rate_limited:
             endpoint.counts["rate_limited"] += 1
         if endpoint.limit.on_reply(rate_limited, retry_after=retry_after):
-            self._changed.set()
+            self._changed()
             self.on_change()
 
     def failure(self, endpoint: Endpoint, *, connect: bool) -> None:
@@ -144,7 +188,7 @@ class EndpointPool:
             task = asyncio.ensure_future(self._probe_later(endpoint))
             self._probes.add(task)
             task.add_done_callback(self._probes.discard)
-        self._changed.set()
+        self._changed()
         self.on_change()
 
     async def _probe_later(self, endpoint: Endpoint) -> None:
@@ -168,7 +212,7 @@ class EndpointPool:
     def _put_back(self, endpoint: Endpoint) -> None:
         endpoint.healthy = True
         endpoint.consecutive_failures = 0
-        self._changed.set()
+        self._changed()
         self.on_change()
 
     async def close(self) -> None:

@@ -89,7 +89,6 @@ def api_args(base_url: str, tmp_path: Path, *extra: str, run_dir: Path | None = 
         "backend=api",
         f"backend.base_url={base_url}",
         "backend.model=m",
-        "metric=none",
         f"data.path={TOOLCALL_DATA}",
         f"prompt.file={PROMPT}",
         f"cache.dir={tmp_path / 'cache'}",
