@@ -6,8 +6,7 @@ Names resolve lazily (PEP 562), so importing ``evalkit_lightning.plugin`` — wh
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from evalkit.lazy import lazy_exports
 
 _EXPORTS = {
     "EvalKitCallback": "evalkit_lightning.callback",
@@ -17,14 +16,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'evalkit_lightning' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

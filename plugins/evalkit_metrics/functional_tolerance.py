@@ -121,6 +121,19 @@ def _row_sums(p: Tensor, t: Tensor, tolerance: float, small_label_threshold: flo
     return _row_sums_torch(p, t, tolerance, small_label_threshold, ignore)
 
 
+def _batch_rows(preds: Any, target: Any, tolerance: float, small_label_threshold: float, ignore_index: float | None, from_logits: bool) -> Tensor | None:
+    """Per-sample ``[scored, correct, sum |d|, sum d^2]`` of one batch, or None when it is empty."""
+    ignore = float(ignore_index) if ignore_index is not None else math.nan
+    p, t = padded_pair(preds, target, pad_label=ignore)
+    dtype = _compute_dtype(p, t)
+    p, t = p.to(dtype), t.to(dtype)
+    if from_logits:
+        p = torch.sigmoid(p)
+    if t.numel() == 0:
+        return None
+    return _row_sums(p, t, tolerance, small_label_threshold, ignore)
+
+
 def _tolerance_update(
     preds: Any,
     target: Any,
@@ -130,16 +143,10 @@ def _tolerance_update(
     from_logits: bool = False,
 ) -> Tensor:
     """One batch -> float64 tensor of the nine running sums (see the module docstring)."""
-    ignore = float(ignore_index) if ignore_index is not None else math.nan
-    p, t = padded_pair(preds, target, pad_label=ignore)
-    dtype = _compute_dtype(p, t)
-    p = p.to(dtype)
-    t = t.to(dtype)
-    if from_logits:
-        p = torch.sigmoid(p)
-    if t.numel() == 0:
+    rows = _batch_rows(preds, target, tolerance, small_label_threshold, ignore_index, from_logits)
+    if rows is None:
         return torch.zeros(STATS, dtype=torch.float64)
-    n, correct, abs_sum, sq_sum = _row_sums(p, t, tolerance, small_label_threshold, ignore)
+    n, correct, abs_sum, sq_sum = rows
     valid = n > 0
     nv = n[valid]
     mse_rows = sq_sum[valid] / nv
@@ -169,15 +176,10 @@ def tolerance_per_sample(
 ) -> list[dict[str, float] | None]:
     """Each sample's own ``{"accuracy", "mae", "mse", "rmse", "n"}`` (``None`` for a sample with
     no scored position), from the same row sums :func:`_tolerance_update` adds up."""
-    ignore = float(ignore_index) if ignore_index is not None else math.nan
-    p, t = padded_pair(preds, target, pad_label=ignore)
-    dtype = _compute_dtype(p, t)
-    p, t = p.to(dtype), t.to(dtype)
-    if from_logits:
-        p = torch.sigmoid(p)
-    if t.numel() == 0:
-        return [None] * len(t)
-    n, correct, abs_sum, sq_sum = (row.tolist() for row in _row_sums(p, t, tolerance, small_label_threshold, ignore))
+    rows = _batch_rows(preds, target, tolerance, small_label_threshold, ignore_index, from_logits)
+    if rows is None:
+        return [None] * len(target)
+    n, correct, abs_sum, sq_sum = (row.tolist() for row in rows)
     out: list[dict[str, float] | None] = []
     for k, c, a, q in zip(n, correct, abs_sum, sq_sum):
         out.append(None if k == 0 else {"accuracy": c / k, "mae": a / k, "mse": q / k, "rmse": math.sqrt(q / k), "n": int(k)})

@@ -8,7 +8,7 @@ Public names are imported on first use, so ``import evalkit_reward`` stays cheap
 
 from __future__ import annotations
 
-from typing import Any
+from evalkit.lazy import lazy_exports
 
 _EXPORTS = {
     "PairwiseAccuracy": "evalkit_reward.metrics",
@@ -34,10 +34,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'evalkit_reward' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
