@@ -21,11 +21,13 @@ SECRET_KEY = re.compile(r"(api[_-]?key|token|secret|password|authorization)", re
 _SECRET_WORD = r"(?:api[_-]?key|apikey|token|secret|password|passwd|authorization)"
 # A key *ending* in a secret word: api_key, hf_token, client_secret — not tokenizer, max_tokens.
 # The value is one word: the words after it in a log line are left alone.
-_KV = re.compile(rf"""(?P<key>[\w.\-]*{_SECRET_WORD})(?P<sep>[ \t]*[:=][ \t]*)(?P<value>[^\s,\]\}}"']+)""", re.IGNORECASE)
+_KV = re.compile(rf"""(?P<key>[\w.\-]*{_SECRET_WORD})(?P<sep>[ \t]*[:=][ \t]*)(?P<value>'[^'\n"]*'|"[^"\n]*"|[^\s,\]\}}"']+)""", re.IGNORECASE)
 
-# "Authorization: Bearer sk-..." — the scheme and the credential, not the rest of the line.
+# "Authorization: Bearer sk-..." — the scheme and the credential, not the rest of the line
+# (Hydra writes a swept value with a space as "Bearer\\ sk-..." or quoted: 'Bearer sk-...').
 _AUTH = re.compile(
-    r"(?P<key>[\w.\-]*authorization)(?P<sep>[ \t]*[:=][ \t]*)(?P<value>(?:(?:bearer|basic|token|digest|apikey)[ \t]+)?[^\s,'\"\]\}]+)",
+    r"(?P<key>[\w.\-]*authorization)(?P<sep>[ \t]*[:=][ \t]*)"
+    r"(?P<value>'[^'\n\"]*'|\"[^\"\n]*\"|(?:(?:bearer|basic|token|digest|apikey)(?:\\?[ \t])+)?[^\s,'\"\]\}]+)",
     re.IGNORECASE,
 )
 

@@ -19,6 +19,9 @@ from tests.output.conftest import run80
         ('headers {"Authorization": "Bearer sk-1", "X-Trace": "t1"}', "sk-1", '"X-Trace": "t1"'),
         ("{'api_key': 'sk-2', 'model': 'qwen'}", "sk-2", "'model': 'qwen'"),
         ("hf_token: hf_abcdef and then some words", "hf_abcdef", "and then some words"),
+        # how Hydra writes a swept override whose value has a space: escaped, or quoted
+        ("+backend.headers.Authorization=Bearer\\ sk-swept-1 x=1", "sk-swept-1", " x=1"),
+        ("+backend.headers.Authorization='Bearer sk-swept-2' x=1", "sk-swept-2", " x=1"),
     ],
 )
 def test_secrets_are_hidden_and_the_following_words_kept(line, secret, kept):
