@@ -15,6 +15,7 @@ Factories per kind (contracts in :mod:`evalkit.types`; guide in ``docs/plugins.m
 
 * **backend** ``-> Backend`` (checked with ``isinstance`` when built); class attributes
   ``uses_messages = False`` (no prompt needs to render) and ``light = True`` (no torch needed);
+  a ``from_model(model, tokenizer, ...)`` classmethod serves evaluation during training;
 * **head** ``-> Head`` / :class:`evalkit.types.ScoreHead`; **parser** ``-> parse(text)`` or an
   object with ``parse_message(message)``; ``ValueError`` marks a parse error;
 * **metric** ``-> torchmetrics.Metric`` (optional ``sample_scores``, see ``SampleScoring``);

@@ -23,7 +23,7 @@ from evalkit.errors import BackendError, ConfigError, DataError, PluginError
 from evalkit.factory import RunSettings, build_plugin, check_plugin_options, generation_from_config
 from evalkit.paths import resolve_path
 from evalkit.progress import RunProgress
-from evalkit.prompts import PromptBuilder
+from evalkit.prompts import PromptBuilder, prompt_from_config
 from evalkit.records import ParserRunner, build_record, is_failed, make_parser
 from evalkit.registry import Registry, default_registry
 from evalkit.schema import check_top_level, split_section
@@ -112,23 +112,9 @@ class Pipeline:
         return ResponseCache(cache.get("dir"), enabled=bool(cache.get("enabled", True)))
 
     def make_prompts(self) -> PromptBuilder | None:
-        """Templates from ``prompt.file`` and/or ``prompt.system`` / ``prompt.user``.
-
-        ``???`` means "not set here, take the file's"; ``null`` means "no such message".
-        """
-        prompt = self._section("prompt")
-        if not prompt:
-            return None
-        prompt, _ = split_section("prompt", prompt)
-        explicit = {key: prompt[key] for key in ("system", "user") if key in prompt and prompt[key] != MISSING}
-        file = prompt.get("file")
-        if file == MISSING:
-            raise ConfigError("this prompt needs a prompt file", where="prompt.file", fix="add prompt.file=/path/to/prompt.yaml")
-        if not file and not explicit.get("user"):
-            return None
-        return PromptBuilder.from_config(
-            file=resolve_path(file) if file else None, vars=prompt.get("vars"), from_file=prompt.get("from_file"), **explicit
-        )
+        """Templates from ``prompt.file`` and/or ``prompt.system`` / ``prompt.user``
+        (:func:`evalkit.prompts.prompt_from_config`)."""
+        return prompt_from_config(self._section("prompt"))
 
     def make_tools(self) -> Any:
         """The ``tools`` node (function calling), or None when no tools are offered."""

@@ -152,3 +152,31 @@ class PromptBuilder:
         except TemplateError as exc:
             raise DataError(f"prompt template failed: {exc}", where=sample.where) from None
         return messages
+
+
+MISSING = "???"  # OmegaConf's "not set here": take the prompt file's template
+
+
+def prompt_from_config(node: Any) -> "PromptBuilder | None":
+    """A ``prompt`` node (``file``, ``system``, ``user``, ``vars``, ``from_file``) -> templates,
+    the one rule for runs and training: ``???`` means "take the file's", ``null`` "no such
+    message"; no file and no user template means no prompt (rows' own ``messages`` are used)."""
+    from evalkit.config import to_container
+    from evalkit.paths import resolve_path
+    from evalkit.schema import split_section
+
+    if node is None or isinstance(node, PromptBuilder):
+        return node
+    data = to_container(node)
+    if not data:
+        return None
+    if not isinstance(data, dict):
+        raise ConfigError(f"prompt must be a mapping with file/system/user, got {type(data).__name__}", where="prompt")
+    prompt, _ = split_section("prompt", data)
+    explicit = {key: prompt[key] for key in ("system", "user") if key in prompt and prompt[key] != MISSING}
+    file = prompt.get("file")
+    if file == MISSING:
+        raise ConfigError("this prompt needs a prompt file", where="prompt.file", fix="add prompt.file=/path/to/prompt.yaml")
+    if not file and not explicit.get("user"):
+        return None
+    return PromptBuilder.from_config(file=resolve_path(file) if file else None, vars=prompt.get("vars"), from_file=prompt.get("from_file"), **explicit)

@@ -68,14 +68,19 @@ class ParserRunner:
         return ParsedOutput(prediction=value, repaired=bool(getattr(self.parse, "last_repaired", False)))
 
 
-def make_parser(registry: Any, node: Any) -> ParserRunner | None:
-    """The run's parser from its config node (``None`` for ``parser=none`` or no node)."""
+def make_parser(registry: Any, node: Any, *, path: str = "parser") -> ParserRunner | None:
+    """The parser a config node (or name) selects, or a callable ``text -> prediction`` as
+    given; ``None`` / ``"none"`` means the raw text is the prediction."""
     from evalkit.factory import build_plugin
 
-    data = to_container(node)
-    if data is None or (isinstance(data, dict) and data.get("name") in (None, "none")):
+    if node is None or node == "none":
         return None
-    return ParserRunner(build_plugin(registry, "parser", node, path="parser"))
+    if callable(node) and not isinstance(node, (str, dict)):
+        return ParserRunner(node)
+    data = {"name": node} if isinstance(node, str) else to_container(node)
+    if isinstance(data, dict) and data.get("name") in (None, "none"):
+        return None
+    return ParserRunner(build_plugin(registry, "parser", data, path=path))
 
 
 def build_record(sample: Sample, messages: Any, result: Result, parser: ParserRunner | None) -> dict[str, Any]:

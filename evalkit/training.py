@@ -23,7 +23,8 @@ from evalkit.config import to_container, validate_options
 from evalkit.errors import ConfigError, DataError, EvalKitError
 from evalkit.factory import build_plugin, generation_from_config
 from evalkit.prompts import PromptBuilder
-from evalkit.records import REQUEST_ERROR, ParserRunner, build_record
+from evalkit.prompts import prompt_from_config as prompts_from_node
+from evalkit.records import REQUEST_ERROR, ParserRunner, build_record, make_parser
 from evalkit.summary import add_sample_scores, record_counts, scored_records, to_jsonable, update_metrics
 from evalkit.types import Backend, GenerationConfig, Request, Result, Sample
 
@@ -224,40 +225,16 @@ def _nested(exc: EvalKitError, parent: str, section: str) -> EvalKitError:
 
 
 def prompt_from_config(node: Any, *, parent: str | None = None) -> PromptBuilder | None:
-    """A ``prompt`` node (``file``, ``system``, ``user``, ``vars``, ``from_file``) -> templates, as
-    ``evalkit`` runs read it: ``???`` means "take the file's", ``null`` "no such message"; no
-    file and no user template means no prompt (rows' own ``messages`` are used). ``parent``:
-    the key the node sits under, for error messages."""
-    from evalkit.paths import resolve_path
-    from evalkit.schema import split_section
-
-    if node is None or isinstance(node, PromptBuilder):
-        return node
-    data = to_container(node)
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"prompt must be a mapping with file/system/user, got {type(data).__name__}", where=f"{parent}.prompt" if parent else "prompt")
+    """:func:`evalkit.prompts.prompt_from_config`, with errors naming the key the node sits under."""
     try:
-        prompt, _ = split_section("prompt", data)
-        explicit = {key: prompt[key] for key in ("system", "user") if key in prompt and prompt[key] != MISSING}
-        file = prompt.get("file")
-        if not file and not explicit.get("user"):
-            return None
-        return PromptBuilder.from_config(file=resolve_path(file) if file else None, vars=prompt.get("vars"), from_file=prompt.get("from_file"), **explicit)
+        return prompts_from_node(node)
     except ConfigError as exc:
         raise (_nested(exc, parent, "prompt") if parent else exc) from None
 
 
 def parser_from_config(parser: Any, *, path: str, registry: "Registry | None" = None) -> ParserRunner | None:
-    """A registered parser (name or node), a callable ``text -> prediction``, or ``None``/``"none"``
-    (the raw text is the prediction), wrapped so that no parser failure ends training."""
-    if parser is None or parser == "none":
-        return None
-    if callable(parser) and not isinstance(parser, (str, Mapping)):
-        return ParserRunner(parser)
-    node = {"name": parser} if isinstance(parser, str) else to_container(parser)
-    if isinstance(node, Mapping) and node.get("name") in (None, "none") and len(node) <= 1:
-        return None
-    return ParserRunner(build_plugin(_registry(registry), "parser", node, path=path))
+    """:func:`evalkit.records.make_parser` (a registered parser, a callable, or none)."""
+    return make_parser(_registry(registry), parser, path=path)
 
 
 def _generation(generation: Any, parent: str) -> GenerationConfig:

@@ -60,7 +60,7 @@ def test_template_users_compose_the_shipped_callback_configs(tmp_path):
     assert isinstance(accept, EvalKitCallback) and isinstance(toolcall, EvalKitCallback)
     assert type(callbacks["early_stopping"]).__name__ == "EarlyStopping"
     assert accept.routes["accept_head"].metric.tolerance == 0.05 and accept.routes["accept_head"].transform == "sigmoid"
-    assert sorted(toolcall.generation.metrics) == ["tool_exact_match", "tool_f1", "tool_param_f1"]
+    assert sorted(toolcall.generation.metrics) == ["tool_call_errors", "tool_exact_match", "tool_f1", "tool_param_f1"]
     assert toolcall.every_n_train_steps == 500 and not toolcall.generate_at_validation_end
     assert toolcall.generation.samples[0].label == [{"toolName": "priceCheck"}]
     assert accept.state_key != toolcall.state_key
@@ -113,6 +113,8 @@ def test_callback_configs_compose_the_experiments_metric_nodes(tmp_path):
     toolcall = OmegaConf.to_container(_compose_evalkit(["+experiment=toolcall"]), resolve=True)
     accept = OmegaConf.to_container(_compose_evalkit(["+experiment=accepthead"]), resolve=True)
     gen = callbacks["evalkit_toolcall"]["generation_eval"]
+    # resolved against the training config (which has no `tools` node): the same nodes
+    gen["metrics"] = OmegaConf.to_container(cfg.callbacks.evalkit_toolcall.generation_eval.metrics, resolve=True)
     assert gen["metrics"] == toolcall["metrics"]
     assert gen["metrics"]["tool_param_f1"]["composite_keys"]["truckCheck"] == {"fields": ["truckType", "value"], "values": ["车长", "车型"]}
     assert gen["parser"] == toolcall["parser"]
