@@ -17,13 +17,12 @@ import os
 import re
 import sys
 import traceback
-from typing import Any, Sequence
-
-import hydra
-from omegaconf import DictConfig
+from typing import TYPE_CHECKING, Any, Sequence
 
 from evalkit.errors import EvalKitError
-from evalkit.resolvers import install_hydra_integration
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 log = logging.getLogger("evalkit")
 
@@ -46,6 +45,7 @@ GROUPS: dict[str, str] = {
     "cache": "the response cache (re-runs skip finished requests)",
     "callbacks": "evaluation during training (Lightning / HF Trainer)",
     "hydra/launcher": "how a -m sweep runs its jobs (basic, joblib, submitit_*)",
+    "schema": "the core sections' structured configs (for tools; nothing to select)",
 }
 
 # Keys users set most, with what they do.
@@ -295,8 +295,14 @@ def _is_multirun() -> bool:
         return False
 
 
-@hydra.main(version_base="1.3", config_path="pkg://evalkit.conf", config_name="config")
-def _hydra_main(cfg: DictConfig) -> Any:
+def _hydra_main() -> Any:
+    """The Hydra app; Hydra is imported here, so ``--help`` and ``--version`` never load it."""
+    import hydra
+
+    return hydra.main(version_base="1.3", config_path="pkg://evalkit.conf", config_name="config")(_task)()
+
+
+def _task(cfg: DictConfig) -> Any:
     if cfg.get("verbose"):
         os.environ[VERBOSE_ENV] = "1"
     multirun = _is_multirun()
@@ -344,19 +350,12 @@ def version_text() -> str:
 
 
 def _group_options() -> dict[str, list[str]]:
-    from hydra import initialize_config_module
-    from hydra.core.global_hydra import GlobalHydra
+    from evalkit.cli_help import group_options
 
-    GlobalHydra.instance().clear()
     try:
-        with initialize_config_module("evalkit.conf", version_base="1.3"):
-            loader = GlobalHydra.instance().config_loader()
-            groups = [g for g in loader.list_groups("") if g != "hydra"] + ["hydra/launcher"]
-            return {group: sorted(loader.get_group_options(group)) for group in groups}
+        return group_options()
     except Exception:
         return {}
-    finally:
-        GlobalHydra.instance().clear()
 
 
 def help_text() -> str:
@@ -411,10 +410,12 @@ def main(argv: list[str] | None = None) -> None:
     from evalkit.overrides import quote_overrides
 
     sys.argv = [sys.argv[0]] + quote_overrides(args)
-    install_hydra_integration()
     if any(a in HELP_FLAGS for a in args):
         print(help_text())
         return
+    from evalkit.resolvers import install_hydra_integration
+
+    install_hydra_integration()
     import hydra._internal.hydra as hydra_internal
     import hydra._internal.utils as hydra_utils
 
