@@ -20,3 +20,8 @@ METRICS = {
 def evalkit_register_metrics(register):
     for name, target in METRICS.items():
         register(name, target)
+
+
+@hookimpl
+def evalkit_register_reports(register):
+    register("accept_head", "evalkit_metrics.report:AcceptHeadReport")

@@ -91,3 +91,8 @@ class RewardReport:
         format_sheet(subsets)
         return [save_workbook(workbook, Path(ctx.run_dir) / REPORT_FILE)]
 
+    def html_sections(self, ctx: ReportContext) -> list[dict[str, Any]]:
+        """Margin histogram, chosen vs rejected scores, calibration and subsets for report.html."""
+        from evalkit_reward.html import sections
+
+        return sections(ctx)

@@ -81,6 +81,12 @@ class BfclReport:
     def applies(self, ctx: ReportContext) -> bool:
         return bool(bfcl_results(ctx.metrics))
 
+    def html_sections(self, ctx: ReportContext) -> list[dict[str, Any]]:
+        """Accuracy per category and error types for report.html."""
+        from evalkit_tools.html import sections
+
+        return sections(ctx)
+
     def write(self, ctx: ReportContext) -> list[Path]:
         key, result = next(iter(bfcl_results(ctx.metrics).items()))
         lines = [{"accuracy": result["accuracy"], "correct_count": result["correct"], "total_count": result["total"]}]
