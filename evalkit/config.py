@@ -8,6 +8,7 @@ accepted keys. Factories that take ``**kwargs`` accept any extra key.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import types
 import typing
@@ -85,6 +86,21 @@ def _signature_target(factory: Callable[..., Any]) -> Callable[..., Any]:
     return factory.__init__ if inspect.isclass(factory) else factory  # type: ignore[misc]
 
 
+@functools.lru_cache(maxsize=512)
+def _inspect(factory: Callable[..., Any]) -> tuple[inspect.Signature, dict[str, Any]] | None:
+    """A factory's signature and type hints, inspected once per factory."""
+    target = _signature_target(factory)
+    try:
+        sig = inspect.signature(target)
+    except (TypeError, ValueError):
+        return None
+    try:
+        hints = typing.get_type_hints(target)
+    except Exception:
+        hints = {}
+    return sig, hints
+
+
 def validate_options(
     factory: Callable[..., Any],
     options: Mapping[str, Any],
@@ -99,15 +115,13 @@ def validate_options(
     they are not user options and are skipped here.
     """
     options = dict(to_container(options) or {})
-    target = _signature_target(factory)
     try:
-        sig = inspect.signature(target)
-    except (TypeError, ValueError):
+        inspected = _inspect(factory)
+    except TypeError:  # an unhashable callable: inspect it uncached
+        inspected = _inspect.__wrapped__(factory)
+    if inspected is None:
         return options
-    try:
-        hints = typing.get_type_hints(target)
-    except Exception:
-        hints = {}
+    sig, hints = inspected
     params = {n: p for n, p in sig.parameters.items() if n != "self" and p.kind not in (p.VAR_POSITIONAL,)}
     accepts_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
     base_options = _torchmetrics_base_options(factory) if accepts_any else None

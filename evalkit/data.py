@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from evalkit.errors import DataError
-from evalkit.types import Sample
+from evalkit.types import LabelFormat, Sample
 
 LabelCheck = Callable[[Any], "str | None"]
 
@@ -60,7 +60,10 @@ def resolve_label_format(label_format: Any, options: dict[str, Any] | None = Non
     from evalkit.factory import build_plugin
     from evalkit.registry import default_registry
 
-    return build_plugin(default_registry(), "label_format", {"name": label_format, **(options or {})}, path="data")
+    fmt = build_plugin(default_registry(), "label_format", {"name": label_format, **(options or {})}, path="data")
+    if not isinstance(fmt, LabelFormat):
+        raise DataError(f"label format '{label_format}' built a {type(fmt).__name__}, which has no check(label)", where="data.label_format", fix="the plugin must return an object following evalkit.types.LabelFormat")
+    return fmt
 
 
 def _parse_jsonl(path: Path, text: str) -> Iterable[tuple[str, Any]]:

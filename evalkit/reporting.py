@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from evalkit.config import to_container
-from evalkit.errors import ConfigError
+from evalkit.errors import ConfigError, PluginError
 from evalkit.factory import _parameters
 from evalkit.registry import Registry, default_registry
 from evalkit.schema import split_section
-from evalkit.types import ReportContext
+from evalkit.types import Report, ReportContext
 
 log = logging.getLogger("evalkit")
 
@@ -34,7 +34,10 @@ def build_reports(options: Mapping[str, Any], registry: Registry | None = None, 
         params, _ = _parameters(factory)
         mine = {k: v for k, v in options.items() if k in params}
         taken |= set(mine)
-        reports[name] = factory(**mine)
+        report = factory(**mine)
+        if not isinstance(report, Report):
+            raise PluginError(f"report '{name}' built a {type(report).__name__}, which lacks applies(ctx) / write(ctx)", where="report.writers", fix="the plugin must return an object following evalkit.types.Report")
+        reports[name] = report
     all_params = set().union(*(set(_parameters(f)[0]) for f in factories.values())) if factories else set()
     for key in options:
         if key not in taken and key not in all_params:

@@ -68,3 +68,25 @@ def test_rerun_with_the_same_cache_starts_no_engine(first_run, tiny_model_dir):
     log = (root / "run2" / "run.log").read_text()
     assert f"{LIMIT} sample(s) answered from the response cache, 0 to generate" in log
     assert "prompt(s) generated" not in log and "engine process" not in log
+
+
+def test_cli_runs_on_the_products_own_cpu_defaults(tiny_model_dir, tmp_path):
+    """The test session sets VLLM_ENABLE_V1_MULTIPROCESSING / VLLM_CPU_KVCACHE_SPACE for its
+    in-process engine; a user's shell has neither. Without them (and with no dtype given) the
+    console script must still run, on the defaults evalkit itself applies."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VLLM_")}
+    args = [
+        "+experiment=toolcall", "backend=vllm", f"model.path={tiny_model_dir}", f"backend.max_model_len={MAX_MODEL_LEN}",
+        "generation.max_new_tokens=4", "data.limit=3", "cache.enabled=false", f"hydra.run.dir={tmp_path / 'run'}",
+    ]
+    from tests.conftest import script
+    import subprocess
+
+    proc = subprocess.run([script("evalkit"), *args], env={**env, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["num_samples"] == 3 and metrics["num_failed"] == 0
+    log = (tmp_path / "run" / "run.log").read_text()
+    assert "float32" in log  # dtype auto resolved as backend=hf does on CPU, and said so
