@@ -26,8 +26,18 @@ def run(model_dir: str, eval_path: str, out_dir: str, devices: int) -> dict:
     import lightning.pytorch as L
     from lightning.pytorch.strategies import DDPStrategy
 
+    from evalkit.training import GenerationEval
     from evalkit_lightning import EvalKitCallback
     from tests.training._modules import TinyChatModule, loader, synthetic_rows
+
+    generated: set[int] = set()  # dataset indices this process generated (shows the ranks split the work)
+    original = GenerationEval._generate
+
+    def counting(self, backend, shard):
+        generated.update(s.index for s in shard)
+        return original(self, backend, shard)
+
+    GenerationEval._generate = counting
 
     L.seed_everything(0, verbose=False)
     module = TinyChatModule(model_dir, lr=0.0, optimizer="sgd")
@@ -59,12 +69,16 @@ def run(model_dir: str, eval_path: str, out_dir: str, devices: int) -> dict:
         default_root_dir=out_dir,
         callbacks=[callback],
     )
-    trainer.fit(module, loader(synthetic_rows(16)), loader(synthetic_rows(16, seed=1), batch_size=4))
+    try:
+        trainer.fit(module, loader(synthetic_rows(16)), loader(synthetic_rows(16, seed=1), batch_size=4))
+    finally:
+        GenerationEval._generate = original  # the single-process run happens inside pytest
     result = {
         "world_size": trainer.world_size,
         "callback_metrics": {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")},
         "history": callback.history,
         "val_rows_seen_by_rank0": sum(int(t.shape[0]) for _, t in module.val_outputs),
+        "generated_by_rank0": sorted(generated),
         "padding_side_after": module.tokenizer.padding_side,
     }
     if trainer.is_global_zero:

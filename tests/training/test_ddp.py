@@ -63,6 +63,9 @@ def test_two_process_ddp_equals_one_process(tiny_lm_dir, tmp_path):
 
     assert ddp["world_size"] == 2 and single["world_size"] == 1
     assert (ddp["val_rows_seen_by_rank0"], single["val_rows_seen_by_rank0"]) == (8, 16)  # really sharded
+    assert ddp["generated_by_rank0"] == list(range(0, len(QUERIES), 2))  # rows[rank::2]
+    assert single["generated_by_rank0"] == list(range(len(QUERIES)))
+    assert ddp["history"] and single["history"], "no generation evaluation ran"
     assert set(ddp["callback_metrics"]) == set(single["callback_metrics"])
     for name, value in single["callback_metrics"].items():
         assert ddp["callback_metrics"][name] == pytest.approx(value, rel=1e-6, abs=1e-7), name
