@@ -215,6 +215,8 @@ def print_comparison(comparison: Mapping[str, Any], *, file: TextIO | None = Non
     values = [[fmt(r["figures"].get(n)) for n in names] for r in runs]
     out.flush()
     print_metric_table(names, columns, values, file=out, width=width)
+    if comparison.get("not_paired"):
+        out.write(f"flips: none, {comparison['not_paired']}\n")
     for pair in comparison.get("flips") or []:
         other = next((c for c, r in zip(columns, runs) if r["run_dir"] == pair["other"]), pair["other"])
         if pair.get("skipped"):

@@ -119,3 +119,52 @@ def _close(a, b) -> bool:
 def test_sampling_settings_are_validated(override, key, tmp_path):
     line = error_line(run_cli(["+experiment=toolcall", override, f"hydra.run.dir={tmp_path / 'run'}"]))
     assert key in line
+
+
+def _demo_outputs(tmp_path: Path, name: str, *, fail_every: int = 0) -> Path:
+    """The demo rows answered perfectly, except every ``fail_every``-th saved as a failed request."""
+    from evalkit.resolvers import demo_path
+
+    rows = [json.loads(line) for line in open(demo_path("toolcall/data.jsonl"), encoding="utf-8")]
+    lines = []
+    for i, row in enumerate(rows):
+        if fail_every and i % fail_every == 0:
+            lines.append({"id": row["id"], "output": None, "error": "timeout"})
+        else:
+            lines.append({"id": row["id"], "output": json.dumps({"label": row["label"]}, ensure_ascii=False)})
+    path = tmp_path / name
+    path.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def test_flips_agree_with_the_metrics_when_samples_failed(tmp_path):
+    """Failed samples have no verdict, in the metrics and in the flips alike (a failed request
+    used to show up as a right->wrong flip)."""
+    good, failing = _demo_outputs(tmp_path, "good.jsonl"), _demo_outputs(tmp_path, "failing.jsonl", fail_every=2)
+    runs = []
+    for name, path in (("a", good), ("b", failing)):
+        run_dir = tmp_path / name
+        proc = run_cli(["+experiment=toolcall", "backend=replay", f"backend.path={path}", "run.max_failed=1", f"hydra.run.dir={run_dir}"])
+        assert proc.returncode == 0, proc.stderr
+        runs.append(run_dir)
+    proc = run_cli([str(runs[0]), str(runs[1]), "--out", str(tmp_path / "cmp")], prog="evalkit-compare")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((tmp_path / "cmp" / "summary.json").read_text(encoding="utf-8"))
+    (pair,) = summary["flips"]
+    b = json.loads((runs[1] / "metrics.json").read_text(encoding="utf-8"))
+    assert b["num_failed"] == 24 and b["tool_exact_match"]["all"] == {"correct": 24, "total": 24, "accuracy": 1.0}
+    assert pair["metric"] == "tool_exact_match" and pair["right_to_wrong"] == [] and pair["wrong_to_right"] == []
+
+
+def test_runs_without_per_sample_verdicts_say_why_they_have_no_flips(tmp_path):
+    runs = []
+    for name in ("a", "b"):
+        run_dir = tmp_path / name
+        assert run_cli(["+experiment=accepthead", f"hydra.run.dir={run_dir}"]).returncode == 0
+        runs.append(run_dir)
+    proc = run_cli([str(runs[0]), str(runs[1]), "--out", str(tmp_path / "cmp")], prog="evalkit-compare")
+    assert proc.returncode == 0, proc.stderr
+    (pair,) = json.loads((tmp_path / "cmp" / "summary.json").read_text(encoding="utf-8"))["flips"]
+    assert "right/wrong" in pair["skipped"] and pair["right_to_wrong"] == pair["wrong_to_right"] == []
+    records = read_jsonl(runs[0] / "predictions.jsonl")
+    assert all(set(r["scores"]["accept_head"]) == {"accuracy", "mae", "mse", "rmse", "n"} for r in records if r["scores"]["accept_head"])
