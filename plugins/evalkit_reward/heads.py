@@ -10,6 +10,7 @@ row: ``{"chosen", "rejected"}`` for pairs, ``{"scores": [...]}`` for best-of-N a
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
@@ -30,6 +31,13 @@ def _pad_id(tokenizer: Any) -> int:
         if value is not None:
             return int(value)
     return 0
+
+
+def _sigmoid(x: float) -> float:
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    z = math.exp(x)
+    return z / (1.0 + z)
 
 
 class RewardHead:
@@ -110,6 +118,9 @@ class RewardHead:
         import torch
 
         kind = self.resolved = self.resolve(runtime.checkpoint)
+        if hasattr(runtime, "pooled_scores"):  # an engine that pools itself (backend=vllm)
+            self._score_with_engine(runtime, kind, requests, on_result)
+            return
         pad_id = _pad_id(runtime.tokenizer)
         if kind == "sequence_classifier":
             model = runtime.load_model("sequence_classification")
@@ -142,6 +153,20 @@ class RewardHead:
             if self.sigmoid:
                 values = values.sigmoid()
             return values.cpu().tolist()
+
+        score_all(runtime, requests, on_result, score_batch, head="reward")
+
+    def _score_with_engine(self, runtime: Any, kind: str, requests: Sequence[Request], on_result: OnResult) -> None:
+        if kind != "sequence_classifier":
+            raise BackendError(
+                f"this backend scores sequence classifiers through its pooling API; a {kind} checkpoint needs its own head weights",
+                where=f"model.path={runtime.checkpoint.path}",
+                fix="score value-head and AcceptHead checkpoints with backend=hf",
+            )
+
+        def score_batch(batch: list[Side]) -> list[float]:
+            values = runtime.pooled_scores([s.ids for s in batch])
+            return [_sigmoid(v) for v in values] if self.sigmoid else values
 
         score_all(runtime, requests, on_result, score_batch, head="reward")
 
@@ -219,6 +244,18 @@ class DPOHead:
         return str(path)
 
     def score_sequences(self, runtime: Any, requests: Sequence[Request], on_result: OnResult) -> None:
+        if hasattr(runtime, "response_logprobs"):  # an engine that returns prompt log-probs (backend=vllm)
+            reference = self._reference_path()
+            average = self.average == "mean"
+
+            def engine_batch(batch: list[Side]) -> list[float]:
+                ids, starts = [s.ids for s in batch], [max(s.prompt_len, 1) for s in batch]
+                policy = runtime.response_logprobs(ids, starts, None, average)
+                ref = runtime.response_logprobs(ids, starts, reference, average) if reference else [0.0] * len(batch)
+                return [self.beta * (p - r) for p, r in zip(policy, ref)]
+
+            score_all(runtime, requests, on_result, engine_batch, head="dpo")
+            return
         import torch
 
         policy = runtime.load_model("causal_lm")

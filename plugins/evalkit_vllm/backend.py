@@ -219,6 +219,7 @@ class VLLMBackend:
         self.job = Job(engine=self.engine_spec, decode=self.decode_spec, prompt=self.prompt_spec)
         self._engine: Any = None  # evalkit_vllm.engine.Engine, built on first use
         self._borrowed_llm: Any = None
+        self._scoring: Any = None  # evalkit_vllm.scoring.VLLMScoringRuntime, for score heads
         # Fail now, before any data is read, when vllm cannot be used at all.
         import importlib.util
 
@@ -348,7 +349,21 @@ class VLLMBackend:
         shards = [todo[i * size : (i + 1) * size] for i in range(replicas)]
         return run_in_children(self.job, shards, envs, deliver)
 
+    # -- score (sequence-level heads: reward models, DPO log-probs) --------------------------
+    def score(self, requests: Sequence[Request], head: Any, on_result: OnResult) -> None:
+        """Hand a ``wants="sequences"`` head vLLM's runtime (pooling API, prompt log-probs)."""
+        if getattr(head, "wants", None) != "sequences":
+            raise ConfigError(f"head {type(head).__name__} cannot be scored by backend 'vllm' (wants={getattr(head, 'wants', None)!r})", where="head.name", fix="use backend=hf for token-level heads")
+        if self._scoring is None:
+            from evalkit_vllm.scoring import VLLMScoringRuntime
+
+            self._scoring = VLLMScoringRuntime(self)
+        head.score_sequences(self._scoring, list(requests), on_result)
+
     def close(self) -> None:
+        scoring, self._scoring = self._scoring, None
+        if scoring is not None:
+            scoring.close()
         engine, self._engine = self._engine, None
         if engine is not None:
             engine.close()

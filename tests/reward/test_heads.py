@@ -50,19 +50,23 @@ def test_heads_follow_the_score_head_contract():
     assert isinstance(RewardHead(), ScoreHead) and RewardHead.wants == "sequences" and DPOHead.mode == "score"
 
 
-def test_sequence_classifier_equals_plain_forward(seq_rm_dir):
+def assert_classifier_scores(path, rows, got):
+    """Each side's score equals a plain ``ForSequenceClassification`` forward (batch of one)."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    rows = random_rows(11, seed=1)
-    got = run_head(seq_rm_dir, RewardHead(), rows)
-    tok = AutoTokenizer.from_pretrained(seq_rm_dir)
-    model = AutoModelForSequenceClassification.from_pretrained(seq_rm_dir).eval()
-    for row, pred in zip(rows, got):
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForSequenceClassification.from_pretrained(path).eval()
+    for row, pred in zip(rows, got, strict=True):
         for key, response in zip(("chosen", "rejected"), row["responses"]):
             ids, _ = side_ids(tok, row, response)
             with torch.no_grad():
                 expected = model(input_ids=torch.tensor([ids])).logits[0, 0].item()
             assert pred[key] == pytest.approx(expected, abs=1e-4)
+
+
+def test_sequence_classifier_equals_plain_forward(seq_rm_dir):
+    rows = random_rows(11, seed=1)
+    assert_classifier_scores(seq_rm_dir, rows, run_head(seq_rm_dir, RewardHead(), rows))
 
 
 @pytest.mark.parametrize("kind", ["value_head", "accept_head"])
