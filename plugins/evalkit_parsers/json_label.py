@@ -137,7 +137,7 @@ class JsonLabelParser:
         if tool_calls:
             return Parsed(prediction=native_calls(tool_calls), extra={"calls_source": "native"})
         content = message.get("content") or ""
-        if tool_calls is not None and not content.strip():
+        if not content.strip() and (tool_calls is not None or message.get("finish_reason") == "tool_calls"):
             return Parsed(prediction=[], extra={"calls_source": "native"})  # a native answer with no call
         prediction = self(content)
         return Parsed(prediction=prediction, repaired=self.last_repaired, extra={"calls_source": "text"} if tool_calls is not None else {})

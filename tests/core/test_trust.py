@@ -168,3 +168,30 @@ def test_runs_without_per_sample_verdicts_say_why_they_have_no_flips(tmp_path):
     assert "right/wrong" in pair["skipped"] and pair["right_to_wrong"] == pair["wrong_to_right"] == []
     records = read_jsonl(runs[0] / "predictions.jsonl")
     assert all(set(r["scores"]["accept_head"]) == {"accuracy", "mae", "mse", "rmse", "n"} for r in records if r["scores"]["accept_head"])
+
+
+@pytest.mark.parametrize("mode, complete", [("native", True), ("torn", True)])
+def test_seed_flow_against_a_native_function_calling_endpoint(tmp_path, mode, complete):
+    """``+experiment=toolcall tools.mode=fc tools.file=...``: tools are sent, the answer's
+    ``tool_calls`` (content null) are the prediction; torn arguments are per-sample parse
+    errors, never a crash."""
+    tools = [{"type": "function", "function": {"name": n, "parameters": {"type": "object", "properties": {}}}} for n in ("priceCheck", "truckCheck", "loadTimeCheck", "orderManagementCheck", "settlementMethod")]
+    tools_file = tmp_path / "freight_tools.json"
+    tools_file.write_text(json.dumps(tools), encoding="utf-8")
+    with StubServer(model="m") as server:
+        server.configure(tool_mode=mode)
+        proc = _api_run(server, tmp_path, "tools.mode=fc", f"tools.file={tools_file}")
+        bodies = list(server.stats()["bodies"].values())
+    assert proc.returncode == 0, proc.stderr
+    assert bodies and all(b["tools"] == tools and b.get("tool_choice") == "auto" for b in bodies)
+    records = read_jsonl(tmp_path / "run" / "predictions.jsonl")
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text(encoding="utf-8"))
+    with_calls = [r for r in records if r["label"]]
+    assert all(r["calls_source"] == "native" for r in records if r["error_type"] is None)
+    if mode == "native":
+        assert metrics["tool_exact_match"]["all"]["correct"] == len(ROWS) and metrics["num_parse_errors"] == 0
+        assert [r["prediction"] for r in records] == [r["label"] for r in records]
+    else:
+        assert all(r["error_type"] == "parse" and "args_invalid_json" in r["error"] for r in with_calls if any(c.get("paramList") for c in r["label"]))
+        assert metrics["num_parse_errors"] > 0 and metrics["complete"] is True
+    assert metrics["tool_call_errors"]["hallucinated_function"] == 0
