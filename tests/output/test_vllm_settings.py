@@ -50,6 +50,8 @@ def run_logging(tmp_path):
     root.handlers[:] = [console, run_log]
     root.setLevel(logging.INFO)
     touched = {name: (logging.getLogger(name).handlers[:], logging.getLogger(name).propagate, logging.getLogger(name).level) for name in (*LOGGERS, *STARTUP_LOGGERS)}
+    for name in LOGGERS:  # as in a fresh process: an earlier `import vllm` in this session set its level
+        logging.getLogger(name).setLevel(logging.NOTSET)
     yield console, tmp_path / "run.log"
     root.handlers[:] = saved_handlers
     root.setLevel(saved_level)
