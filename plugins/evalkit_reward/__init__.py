@@ -27,6 +27,7 @@ _EXPORTS = {
     "PreferenceFormat": "evalkit_reward.label_format",
     "RewardHead": "evalkit_reward.heads",
     "DPOHead": "evalkit_reward.heads",
+    "JudgeHead": "evalkit_reward.judge",
     "reward_compute_metrics": "evalkit_reward.training",
     "ImplicitRewardCallback": "evalkit_reward.training",
 }

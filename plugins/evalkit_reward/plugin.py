@@ -17,6 +17,7 @@ METRICS = {
 HEADS = {
     "reward": "evalkit_reward.heads:RewardHead",
     "dpo": "evalkit_reward.heads:DPOHead",
+    "judge": "evalkit_reward.judge:JudgeHead",
 }
 REPORTS = {"reward": "evalkit_reward.report:RewardReport"}
 CALLBACKS = {"reward_dpo": "evalkit_reward.training:ImplicitRewardCallback"}

@@ -1,4 +1,4 @@
-"""``backend=vllm``: offline batch inference with one vLLM engine (the seed's ``local_call_vllm``).
+"""``backend=vllm``: offline batch inference with one vLLM engine (what hand-written ``LLM.chat`` scripts do, with resume and caching).
 
 What happens to a run's requests:
 
@@ -351,7 +351,11 @@ class VLLMBackend:
 
     # -- score (sequence-level heads: reward models, DPO log-probs) --------------------------
     def score(self, requests: Sequence[Request], head: Any, on_result: OnResult) -> None:
-        """Hand a ``wants="sequences"`` head vLLM's runtime (pooling API, prompt log-probs)."""
+        """Hand a ``wants="sequences"`` head vLLM's runtime (pooling API, prompt log-probs); a
+        ``wants="generations"`` head (a pairwise judge) this backend's ``generate``."""
+        if getattr(head, "wants", None) == "generations":
+            head.score_generations(self.generate, list(requests), on_result)
+            return
         if getattr(head, "wants", None) != "sequences":
             raise ConfigError(f"head {type(head).__name__} cannot be scored by backend 'vllm' (wants={getattr(head, 'wants', None)!r})", where="head.name", fix="use backend=hf for token-level heads")
         if self._scoring is None:

@@ -91,3 +91,19 @@ def test_reward_experiment_on_vllm_equals_hf(tmp_path):
         assert a["id"] == b["id"]
         assert b["prediction"]["chosen"] == pytest.approx(a["prediction"]["chosen"], abs=1e-4)
         assert b["prediction"]["rejected"] == pytest.approx(a["prediction"]["rejected"], abs=1e-4)
+
+
+def test_judge_head_on_vllm_through_the_cli(tmp_path):
+    """``head=judge`` on backend=vllm end to end: two generations per pair, verdicts combined
+    (the tiny random policy rarely writes a verdict: those pairs are ties, and counted so)."""
+    proc = run_cli(["+experiment=reward", "head=judge", "backend=vllm", "model=dpo_demo", "backend.dtype=float32", "backend.max_model_len=2048",
+                    "generation.max_new_tokens=4", f"hydra.run.dir={tmp_path}"], timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    records = read_jsonl(tmp_path / "predictions.jsonl")
+    assert len(records) == metrics["pairwise"]["total"] == 24 and metrics["num_failed"] == 0
+    for r in records:
+        pred = r["prediction"]
+        assert len(pred["judgements"]) == 2 and len(pred["verdicts"]) == 2
+        assert (pred["chosen"], pred["rejected"]) in ((1.0, 0.0), (0.0, 1.0), (0.5, 0.5))
+    assert metrics["pairwise"]["ties"] == sum(r["prediction"]["chosen"] == 0.5 for r in records)
