@@ -37,7 +37,7 @@ _UNSET = object()
 
 
 def load_prompt_file(path: str | Path) -> dict[str, Any]:
-    """Read a prompt YAML (``system_prompt`` / ``user_prompt`` keys, as in seed 002)."""
+    """Read a prompt YAML (``system_prompt`` / ``user_prompt`` keys, as users' tool-call prompt files have them)."""
     path = Path(path).expanduser()
     if not path.exists():
         raise ConfigError("prompt file not found", where=f"prompt.file={path}", fix="check the path (relative to where you ran evalkit)")

@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 class AcceptHead:
     """LLaMA-Factory's AcceptHead: ``Linear(H -> 1)`` on the final hidden states -> ``[B, T]``
-    logits -> sigmoid -> a score in 0..1 per token (seed 000).
+    logits -> sigmoid -> a score in 0..1 per token.
 
     Weights come from ``path`` (a safetensors file with ``weight`` [1, H] and optionally
     ``bias`` [1]) when given, else from the checkpoint's ``{weight_key}.weight`` /

@@ -2,7 +2,7 @@
 
 Why: decoder-only models must be *left*-padded for batched ``generate`` (the last prompt
 token has to sit next to the first new token), while training and teacher-forced scoring use
-right padding. Seed 001's users saw F1 silently drop because evaluation during training
+right padding. Users saw F1 silently drop because evaluation during training
 generated with the training tokenizer's right padding. Switching the side inside a ``with``
 block and restoring it afterwards — even when generation raises — keeps both correct.
 """

@@ -157,7 +157,7 @@ def build_compute_metrics(
     ``metrics`` maps a key to an evalkit metric node or a metric object, e.g.
     ``{"accept_head": {"name": "tolerance_accuracy", "tolerance": 0.1}}`` ->
     ``eval_accept_head_accuracy``, ``eval_accept_head_mae``, ... Works with and without
-    ``batch_eval_metrics``. ``include_key=False`` drops the key (``eval_accuracy``, seed 000's
+    ``batch_eval_metrics``. ``include_key=False`` drops the key (``eval_accuracy``, LLaMA-Factory's
     names) when the fields of all metrics are distinct. ``sync_on_compute`` stays ``False``
     because the Trainer already gathers predictions from every process.
     """

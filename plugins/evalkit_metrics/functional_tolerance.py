@@ -19,8 +19,8 @@ idx   ``average="sample"`` (LLaMA-Factory)          ``average="token"`` (micro)
 ====  ===========================================  =====================================
 
 The elementwise error and the correctness test run in the inputs' own floating dtype (float32
-for float32 inputs) exactly as seed 000's numpy code does, so borderline positions are decided
-identically; per-sample sums are taken in that dtype too (like the seed's ``np.mean``), and
+for float32 inputs) exactly as LLaMA-Factory's numpy metric does, so borderline positions are decided
+identically; per-sample sums are taken in that dtype too (like its ``np.mean``), and
 everything across samples is accumulated in float64.
 """
 
@@ -36,7 +36,7 @@ from torch import Tensor
 from evalkit_metrics._inputs import padded_pair
 
 STATS = 9
-_EPS = 1e-8  # seed 000's guard against a zero denominator
+_EPS = 1e-8  # LLaMA-Factory's guard against a zero denominator
 
 
 def _compute_dtype(p: Tensor, t: Tensor) -> torch.dtype:
@@ -56,7 +56,7 @@ def _row_sums_numpy(p: np.ndarray, t: np.ndarray, tolerance: float, small_label_
     Why numpy on CPU: on the CPUs evalkit runs on, torch's comparison kernels (bool outputs) and
     ``where``/``masked_fill`` were 10x slower than numpy's, and its intra-op threads stall on a
     busy machine; this kernel only uses SIMD-friendly ops (no ``where``, no masked copies) and
-    is ~8x faster than seed 000's per-sample loop on [2000, 2048] inputs.
+    is ~8x faster than LLaMA-Factory's per-sample loop on [2000, 2048] inputs.
     """
     batch, length = t.shape
     dt = np.result_type(p.dtype, t.dtype).type
@@ -72,7 +72,7 @@ def _row_sums_numpy(p: np.ndarray, t: np.ndarray, tolerance: float, small_label_
             diff = np.subtract(pb, tb)
             np.abs(diff, out=diff)
             is_small = tb < small
-            # seed 000: |d| / max(label, 1e-8); labels >= threshold are >= 1e-8 unless the
+            # LLaMA-Factory: |d| / max(label, 1e-8); labels >= threshold are >= 1e-8 unless the
             # threshold itself is below it
             rel = np.divide(diff, tb if small >= eps else np.maximum(tb, eps))
             correct = diff <= tol
@@ -87,7 +87,7 @@ def _row_sums_numpy(p: np.ndarray, t: np.ndarray, tolerance: float, small_label_
             rows[0, start:end] = np.count_nonzero(valid, 1)
             rows[1, start:end] = np.count_nonzero(correct, 1)
             # Per-row sums over the *scored values only*, in the inputs' dtype: numpy's
-            # pairwise summation then sees exactly the array seed 000's np.mean sees, so the
+            # pairwise summation then sees exactly the array LLaMA-Factory's np.mean sees, so the
             # result is bit-identical to it and independent of how much padding a batch has
             # (a sharded run pads differently and must still merge to the same figures).
             for r, (d_row, v_row) in enumerate(zip(diff, valid), start=start):

@@ -36,7 +36,7 @@ class ToleranceAccuracy(EvalkitMetric):
         tolerance: allowed relative (or, for small labels, absolute) error.
         small_label_threshold: labels below it use the absolute error.
         ignore_index: label value meaning "not scored".
-        average: ``"sample"`` (default) reproduces LLaMA-Factory / seed 000's
+        average: ``"sample"`` (default) reproduces LLaMA-Factory's
             ``ComputeAcceptHeadAccuracy``: each metric is averaged over a sample's scored
             positions, then over samples (samples without a scored position are skipped;
             ``rmse`` is the mean of per-sample ``sqrt(mse)``). ``"token"`` is the micro

@@ -50,10 +50,10 @@ class ToolCallF1(KeyedCountsMixin, EvalkitMetric):
             (off by default: the seed compares a string as the string).
         kwargs: ``torchmetrics.Metric`` options (``sync_on_compute``, ``process_group``, ...).
 
-    Counting (name level) follows seed 002 exactly: per sample and tool, ``hits = min(label
+    Counting (name level) follows the tool-call scripts users already have exactly: per sample and tool, ``hits = min(label
     count, prediction count)``; ``tp = hits, fp = pred_count - hits, fn = label_count - hits``.
 
-    Deviation from seed 002 at ``level="param"``: the seed counted a hit for every key:value
+    Deviation from those scripts at ``level="param"``: the seed counted a hit for every key:value
     string of the *shorter* list found anywhere in the longer one, so a sample could score more
     hits than the key occurs (label ``[k:1, k:2, k:3]`` vs prediction ``[k:1, k:1]`` gave two
     hits; only one ``k:1`` exists in the label) and ``fp``/``fn`` could turn negative. Here hits
@@ -113,7 +113,7 @@ class ToolCallExactMatch(EvalkitMetric):
     "accuracy"}, "multi": {...}, "empty": {...}, "all": {...}}``; ``sample_scores`` gives each
     sample's verdict (``True``/``False``).
 
-    Deviation from seed 002's ``calculate_strict_tools``: the seed sorted multi-call samples by
+    Deviation from the scripts' strict match: they sorted multi-call samples by
     ``toolName`` only (a stable sort), so two calls of the same tool in a different order
     counted as a mismatch; here order is ignored for them too. A label call without
     ``paramList`` and a predicted call with ``"paramList": {}`` are equal here (unequal in the

@@ -1,6 +1,6 @@
 """``json_label``: pull the tool-call ``label`` list out of a model's raw text.
 
-Where the JSON is looked for, in order (seed 002's post-processing, made robust):
+Where the JSON is looked for, in order (the usual post-processing of tool-call scripts, made robust):
 
 1. the text after the last ``</think>`` if the model thought out loud, else the whole text;
 2. that text as one JSON document;

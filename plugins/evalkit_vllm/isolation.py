@@ -2,7 +2,7 @@
 
 Why: a ``vllm.LLM`` never fully gives its accelerator memory back to the process that made
 it (CUDA context, NCCL groups, allocator caches). Users who evaluate several checkpoints from
-one script or notebook — the seed's ``local_call_vllm`` — run each engine in a child process
+one script or notebook — run each engine in a child process
 and let the operating system reclaim everything when it exits. ``backend.isolate: true``
 does the same; ``backend.data_parallel_size: N`` starts N such children, each an independent
 engine replica on its own ``tensor_parallel_size x pipeline_parallel_size`` devices with its
