@@ -3,7 +3,7 @@
 Readers for each shape the trainers and benchmarks use (no torch here):
 
 * ``seed003`` — ``system``, ``history`` (``[[query, answer], ...]``), ``question``,
-  ``response_chosen``, ``response_rejected`` (seed 003's reward-model script);
+  ``response_chosen``, ``response_rejected`` (the reward-model scripts users have);
 * ``trl`` — ``chosen`` / ``rejected`` as strings or message lists, with an explicit ``prompt``
   or an implicit one (the common prefix of both conversations);
 * ``llamafactory`` — ranking data in alpaca (``instruction``, ``input``, ``chosen``,
@@ -11,8 +11,10 @@ Readers for each shape the trainers and benchmarks use (no torch here):
   ``rejected`` messages) form;
 * ``rewardbench`` — ``prompt``, ``chosen``, ``rejected`` (strings), ``subset``, ``id``;
 * ``rewardbench2`` — ``chosen`` and ``rejected`` lists of responses, ``num_correct``, ``subset``;
-* ``ranked`` — ``input``, ``choices: [{text, rank}]`` (rank 1 is best; seed 004);
-* ``scored`` — ``input``, ``output``, ``score`` (seed 004).
+  rows of its ``Ties`` subset carry ``id`` ``ref:N`` / ``tied:N`` (kept as ``label.ties``, which
+  its special scoring groups by);
+* ``ranked`` — ``input``, ``choices: [{text, rank}]`` (rank 1 is best);
+* ``scored`` — ``input``, ``output``, ``score``.
 
 A canonical row is ``{"id"?, "kind", "prompt", "responses", "label", "subset", "format"}``:
 ``kind`` is ``pair`` | ``best_of_n`` | ``ranked`` | ``scored``; ``prompt`` is the conversation
@@ -26,6 +28,7 @@ metrics compare against (``{"kind", "subset", ...}``).
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Callable
 
 from evalkit.errors import DataError
@@ -73,7 +76,7 @@ def _text(value: Any, field: str, where: str) -> str:
 
 
 def _history(value: Any, where: str) -> Messages:
-    """``[[query, answer], ...]`` (seed 003, LLaMA-Factory alpaca) -> user/assistant messages."""
+    """``[[query, answer], ...]`` (seed003 format, LLaMA-Factory alpaca) -> user/assistant messages."""
     if value in (None, ""):
         return []
     if not isinstance(value, list):
@@ -236,8 +239,27 @@ def from_rewardbench2(row: dict[str, Any], where: str) -> dict[str, Any]:
     if not isinstance(num_correct, int) or isinstance(num_correct, bool) or num_correct != len(chosen):
         raise DataError(f"'num_correct' must equal the number of chosen responses ({len(chosen)}), got {num_correct!r}", where=where)
     subset = None if row.get("subset") in (None, "") else str(row["subset"])
+    label: dict[str, Any] = {"kind": "best_of_n", "num_correct": num_correct, "subset": subset}
+    if subset is not None and subset.lower() == TIES_SUBSET:
+        label["ties"] = ties_group(row.get("id"), where)
     return {"kind": "best_of_n", "prompt": prompt, "responses": [_reply(t) for t in texts], "subset": subset,
-            "label": {"kind": "best_of_n", "num_correct": num_correct, "subset": subset}, "format": "rewardbench2"}
+            "label": label, "format": "rewardbench2"}
+
+
+TIES_SUBSET = "ties"  # RewardBench 2's subset with its own scoring (compared case-insensitively, as it does)
+_TIES_ID = re.compile(r"(ref|tied):(\d+)")
+
+
+def ties_group(row_id: Any, where: str) -> dict[str, Any]:
+    """``{"group": "ref" | "tied", "prompt": N}`` from a Ties row's ``id`` ``ref:N`` / ``tied:N``."""
+    match = _TIES_ID.fullmatch(str(row_id)) if isinstance(row_id, str) else None
+    if match is None:
+        raise DataError(
+            f"a RewardBench 2 'Ties' row needs an id 'ref:N' or 'tied:N' (its scoring pairs each tied prompt with its reference), got {row_id!r}",
+            where=where,
+            fix="keep RewardBench 2's ids for the Ties subset, or name the subset differently",
+        )
+    return {"group": match.group(1), "prompt": int(match.group(2))}
 
 
 def from_ranked(row: dict[str, Any], where: str) -> dict[str, Any]:
@@ -293,6 +315,9 @@ def check_label(label: Any) -> str | None:
     kind = label["kind"]
     if kind == "best_of_n" and not (isinstance(label.get("num_correct"), int) and label["num_correct"] >= 1):
         return "best_of_n label needs num_correct >= 1"
+    ties = label.get("ties")
+    if ties is not None and not (isinstance(ties, dict) and ties.get("group") in ("ref", "tied") and isinstance(ties.get("prompt"), int)):
+        return "a Ties label needs ties = {'group': 'ref' | 'tied', 'prompt': N}"
     if kind == "ranked" and not (isinstance(label.get("ranks"), list) and len(label["ranks"]) >= 2):
         return "ranked label needs a list of at least two ranks"
     if kind == "scored" and not isinstance(label.get("score"), (int, float)):

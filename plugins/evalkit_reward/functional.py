@@ -272,7 +272,10 @@ def rewardbench_sections(preds: Sequence[Any], targets: Sequence[Any], sections:
 
 # -- RewardBench 2 best-of-N ---------------------------------------------------------------------
 def best_of_n_row(pred: Any, target: Any) -> float:
-    """1 / (responses tied at the maximum) when a chosen response is the maximum, else 0."""
+    """1 / (responses tied at the maximum) when a chosen response is the maximum, else 0.
+    (NaN for a row of RewardBench 2's ``Ties`` subset, which is scored as a whole.)"""
+    if is_ties_row(target):
+        return NAN
     scores = response_scores(pred)
     k = int(target["num_correct"]) if _kind(target) == "best_of_n" else 1
     top = max(scores)
@@ -281,23 +284,111 @@ def best_of_n_row(pred: Any, target: Any) -> float:
     return 1.0 / sum(1 for s in scores if s == top)
 
 
-def best_of_n_compute(row_scores: np.ndarray, subsets: Sequence[str | None]) -> dict[str, Any]:
+def is_ties_row(target: Any) -> bool:
+    return isinstance(target, Mapping) and isinstance(target.get("ties"), Mapping)
+
+
+def ties_row(pred: Any, target: Any) -> list[float]:
+    """A Ties row as numbers: ``[group (0 ref, 1 tied), prompt id, num_correct, n, *scores]``."""
+    scores = response_scores(pred)
+    ties = target["ties"]
+    return [0.0 if ties["group"] == "ref" else 1.0, float(ties["prompt"]), float(target["num_correct"]), float(len(scores)), *scores]
+
+
+def ties_decode(flat: np.ndarray) -> list[tuple[int, int, int, list[float]]]:
+    out, i = [], 0
+    flat = np.asarray(flat, dtype=np.float64).reshape(-1)
+    while i < flat.size:
+        n = int(flat[i + 3])
+        out.append((int(flat[i]), int(flat[i + 1]), int(flat[i + 2]), flat[i + 4 : i + 4 + n].tolist()))
+        i += 4 + n
+    return out
+
+
+def _ties_prompt_stats(samples: list[tuple[bool, float]]) -> tuple[bool, float, float]:
+    """(every correct response above every incorrect one, spread of the correct scores (NaN with
+    one), worst correct minus best incorrect)."""
+    correct = [s for ok, s in samples if ok]
+    incorrect = [s for ok, s in samples if not ok]
+    if not correct or not incorrect:
+        return False, NAN, NAN
+    spread = max(correct) - min(correct) if len(correct) > 1 else NAN
+    gap = min(correct) - max(incorrect)
+    return gap > 0, spread, gap
+
+
+def ties_compute(rows: Sequence[tuple[int, int, int, Sequence[float]]]) -> dict[str, Any]:
+    """RewardBench 2's ``Ties`` score: ``0.3·tied_accuracy + 0.3·ref_accuracy +
+    0.2·correctness_preferred + 0.2·correctness_preferred_hard + 0.01·margin_score``.
+
+    Rows are grouped by (ref | tied, prompt id); a prompt is accurate when its worst correct
+    response outscores its best incorrect one. For prompts with both a reference and a tied
+    group: ``correctness_preferred`` = the tied gap (worst correct − best incorrect) exceeds the
+    spread of the tied correct scores; ``_hard`` = the smaller of the ref and tied gaps does;
+    ``margin_score`` = mean ``tanh(min gap / spread − 1)`` (a zero spread gives ±1, or 0 for a
+    zero gap, as ``x / 0`` does in its numpy code). Prompts whose tied group has a single correct
+    response (no spread) are left out of the three margin terms; figures over no prompts are 0.
+    """
+    groups: dict[tuple[int, int], list[tuple[bool, float]]] = {}
+    for group, prompt, k, scores in rows:
+        groups.setdefault((group, prompt), []).extend((i < k, float(v)) for i, v in enumerate(scores))
+    stats = {key: _ties_prompt_stats(samples) for key, samples in sorted(groups.items())}
+    ref = {p: st for (g, p), st in stats.items() if g == 0}
+    tied = {p: st for (g, p), st in stats.items() if g == 1}
+
+    def mean(values: list[float]) -> float:
+        return float(np.mean(values)) if values else 0.0
+
+    ref_acc = mean([float(st[0]) for st in ref.values()])
+    tied_acc = mean([float(st[0]) for st in tied.values()])
+    common = [p for p in sorted(set(ref) & set(tied)) if not math.isnan(tied[p][1])]
+    preferred = mean([float(tied[p][2] > tied[p][1]) for p in common])
+    hard = mean([float(min(ref[p][2], tied[p][2]) > tied[p][1]) for p in common])
+
+    def margin(p: int) -> float:
+        gap, spread = min(ref[p][2], tied[p][2]), tied[p][1]
+        if spread > 0:
+            return math.tanh(gap / spread - 1)
+        return 0.0 if gap == 0 or math.isnan(gap) else math.copysign(1.0, gap)
+
+    margin_score = mean([margin(p) for p in common])
+    overall = 0.30 * tied_acc + 0.30 * ref_acc + 0.20 * preferred + 0.20 * hard + 0.01 * margin_score
+    return {"accuracy": overall, "total": len(rows), "ref_accuracy": ref_acc, "tied_accuracy": tied_acc, "correctness_preferred": preferred,
+            "correctness_preferred_hard": hard, "margin_score": margin_score, "prompts": len(common)}
+
+
+def best_of_n_compute(row_scores: np.ndarray, subsets: Sequence[str | None], ties: Sequence[tuple[int, int, int, Sequence[float]]] = ()) -> dict[str, Any]:
     """``{"accuracy", "total", "by_subset": {name: {"accuracy", "total"}}, "score"}``; ``score``
-    is the mean of the subset accuracies (RewardBench 2's headline; its special scoring of the
-    ``Ties`` subset is not reproduced — that subset is scored by the same rule)."""
+    is the mean of the subset figures (RewardBench 2's headline). Rows of the ``Ties`` subset
+    (``row_scores`` NaN, their numbers in ``ties`` in the same order) are scored as a whole by
+    :func:`ties_compute`: that subset's ``accuracy`` is its Ties score (with its parts), and they
+    are left out of the row-level ``accuracy``; ``total`` counts every row."""
     names = np.asarray([s if s is not None else "" for s in subsets], dtype=object)
     v = np.asarray(row_scores, dtype=np.float64)
+    is_tie = np.isnan(v)
+    tie_names = names[is_tie]
+    if int(is_tie.sum()) != len(ties):
+        raise ValueError(f"{int(is_tie.sum())} Ties rows but {len(ties)} Ties records")
     by_subset = {}
     for name in sorted({s for s in subsets if s is not None}):
-        part = _sorted(v[names == name])
+        here = names == name
+        if is_tie[here].any():
+            if not is_tie[here].all():
+                raise ValueError(f"subset {name!r} mixes RewardBench 2 Ties rows with other rows")
+            by_subset[name] = ties_compute([t for t, n in zip(ties, tie_names) if n == name])
+            continue
+        part = _sorted(v[here])
         by_subset[name] = {"accuracy": float(part.mean()), "total": int(part.size)}
-    accuracy = float(_sorted(v).mean()) if v.size else NAN
+    plain = _sorted(v[~is_tie])
+    accuracy = float(plain.mean()) if plain.size else NAN
     score = float(np.mean([b["accuracy"] for b in by_subset.values()])) if by_subset else accuracy
     return {"accuracy": accuracy, "total": int(v.size), "by_subset": by_subset, "score": score}
 
 
 def best_of_n(preds: Sequence[Any], targets: Sequence[Any]) -> dict[str, Any]:
-    return best_of_n_compute(np.asarray([best_of_n_row(p, t) for p, t in zip(preds, targets)]), [_subset(t) for t in targets])
+    rows = np.asarray([best_of_n_row(p, t) for p, t in zip(preds, targets)], dtype=np.float64)
+    ties = [ties_decode(np.asarray(ties_row(p, t)))[0] for p, t in zip(preds, targets) if is_ties_row(t)]
+    return best_of_n_compute(rows, [_subset(t) for t in targets], ties)
 
 
 # -- ranked rows ----------------------------------------------------------------------------------

@@ -190,13 +190,15 @@ class RewardBenchScore(_PairMetric):
 
 class BestOfN(_ListStates):
     """RewardBench 2 best-of-N accuracy (key ``best_of_n``): a row scores 1 / (responses tied at
-    the maximum) when a chosen response is the maximum, else 0.
+    the maximum) when a chosen response is the maximum, else 0; rows of its ``Ties`` subset
+    (labels with ``ties``) get RewardBench 2's Ties score over the subset
+    (:func:`evalkit_reward.functional.ties_compute`).
 
     ``compute()`` -> ``{"accuracy", "total", "by_subset", "score"}`` (``score``: mean over subsets).
     """
 
     higher_is_better = True
-    _specs = {"row_scores": torch.float64, "subset_names": torch.uint8, "subset_lengths": torch.int64}
+    _specs = {"row_scores": torch.float64, "subset_names": torch.uint8, "subset_lengths": torch.int64, "ties": torch.float64}
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -204,18 +206,21 @@ class BestOfN(_ListStates):
 
     def update(self, preds: Sequence[Any], target: Sequence[Any]) -> None:
         rows = [F.best_of_n_row(p, t) for p, t in zip(preds, target)]
+        ties = [v for p, t in zip(preds, target) if F.is_ties_row(t) for v in F.ties_row(p, t)]
         names, lengths = _encode_subsets([F._subset(t) for t in target])
-        self._push(row_scores=torch.tensor(rows, dtype=torch.float64), subset_names=names, subset_lengths=lengths)
+        self._push(row_scores=torch.tensor(rows, dtype=torch.float64), subset_names=names, subset_lengths=lengths, ties=torch.tensor(ties, dtype=torch.float64))
 
     def compute(self) -> dict[str, Any]:
-        return F.best_of_n_compute(self._values("row_scores").numpy(), _decode_subsets(self.subset_names, self.subset_lengths))
+        ties = F.ties_decode(self._values("ties").numpy())
+        return F.best_of_n_compute(self._values("row_scores").numpy(), _decode_subsets(self.subset_names, self.subset_lengths), ties)
 
-    def sample_scores(self, preds: Sequence[Any], targets: Sequence[Any]) -> list[float]:
-        return [F.best_of_n_row(p, t) for p, t in zip(preds, targets)]
+    def sample_scores(self, preds: Sequence[Any], targets: Sequence[Any]) -> list[float | None]:
+        """Per row; ``None`` for Ties rows (scored only as a subset, as RewardBench 2 does)."""
+        return [None if F.is_ties_row(t) else F.best_of_n_row(p, t) for p, t in zip(preds, targets)]
 
 
 class RankingAccuracy(_ListStates):
-    """Ranked rows (seed 004's ``choices`` with ranks; key ``ranking``): accuracy over all
+    """Ranked rows (``choices`` with ranks; key ``ranking``): accuracy over all
     ordered pairs and the mean per-row Kendall's tau-b between scores and ranks.
 
     ``compute()`` -> ``{"pair_accuracy", "pairs", "ties", "kendall_tau", "rows"}``.

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from .randomdata import best_of_n_rows, pair_rows, ranked_rows, scored_rows
+from .randomdata import best_of_n_rows, pair_rows, ranked_rows, rb2_rows, scored_rows
 
 CHUNK = 64
 
@@ -23,6 +23,7 @@ def _cases() -> dict[str, tuple[Any, Any, tuple[int, ...]]]:
         "calibration": (M.PairwiseCalibration, lambda: pair_rows(300, 23), (0, 1)),
         "rewardbench": (M.RewardBenchScore, lambda: pair_rows(400, 24), (0, 1)),
         "best_of_n": (M.BestOfN, lambda: best_of_n_rows(300, 25), (0, 1)),
+        "best_of_n_rb2_ties": (M.BestOfN, lambda: rb2_rows(300, 28), (0, 1)),
         "ranking": (M.RankingAccuracy, lambda: ranked_rows(300, 26), (0, 1)),
         "scored": (M.ScoreRegression, lambda: scored_rows(300, 27), (0, 1)),
     }

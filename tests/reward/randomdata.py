@@ -33,6 +33,27 @@ def best_of_n_rows(n: int, seed: int) -> tuple[list[Any], list[Any]]:
     return preds, labels
 
 
+def rb2_rows(n: int, seed: int) -> tuple[list[Any], list[Any]]:
+    """RewardBench 2 rows: best-of-4 rows of two subsets and, mixed in, its ``Ties`` subset —
+    per prompt a ``ref`` row (one correct answer) and/or a ``tied`` row (several), unrounded
+    scores (the spread of correct scores is never 0)."""
+    rng = np.random.default_rng(seed)
+    preds, labels = [], []
+    for i in range(n):
+        if rng.random() < 0.5:
+            scores = [float(np.round(rng.normal(), 1)) for _ in range(4)]
+            preds.append({"scores": scores})
+            labels.append({"kind": "best_of_n", "num_correct": 1, "subset": ["Focus", "Math"][i % 2]})
+            continue
+        prompt = int(rng.integers(n // 6 + 1))
+        group = "ref" if rng.random() < 0.5 else "tied"
+        k = 1 if group == "ref" else int(rng.integers(2, 5))
+        scores = [float(rng.normal(0.8, 1.0)) for _ in range(k)] + [float(rng.normal()) for _ in range(int(rng.integers(1, 4)))]
+        preds.append({"scores": scores})
+        labels.append({"kind": "best_of_n", "num_correct": k, "subset": "Ties", "ties": {"group": group, "prompt": prompt}})
+    return preds, labels
+
+
 def ranked_rows(n: int, seed: int) -> tuple[list[Any], list[Any]]:
     rng = np.random.default_rng(seed)
     preds, labels = [], []

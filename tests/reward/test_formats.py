@@ -51,6 +51,11 @@ def test_rewardbench_1_and_2_ranked_scored():
     assert rb["format"] == "rewardbench" and rb["label"] == {"kind": "pair", "subset": "mt-bench-easy"} and rb["id"] == 7
     rb2 = one({"prompt": "q", "chosen": ["a"], "rejected": ["b", "c", "d"], "num_correct": 1, "subset": "Focus"})
     assert rb2["kind"] == "best_of_n" and len(rb2["responses"]) == 4 and rb2["label"]["num_correct"] == 1
+    ties = one({"id": "tied:12", "prompt": "q", "chosen": ["a", "b"], "rejected": ["c"], "num_correct": 2, "subset": "Ties"})
+    assert ties["label"]["ties"] == {"group": "tied", "prompt": 12} and "ties" not in rb2["label"]
+    with pytest.raises(DataError, match="'ref:N' or 'tied:N'") as err:
+        one({"id": 12, "prompt": "q", "chosen": ["a"], "rejected": ["c"], "num_correct": 1, "subset": "ties"})
+    assert err.value.where == "f.jsonl:1"
     ranked = one({"input": "q", "choices": [{"text": "a", "rank": 1}, {"text": "b", "rank": 2}, {"text": "c", "rank": 2}]})
     assert ranked["kind"] == "ranked" and ranked["label"]["ranks"] == [1, 2, 2]
     scored = one({"input": "q", "output": "a", "score": 4.5})

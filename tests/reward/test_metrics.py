@@ -11,7 +11,7 @@ from evalkit_reward import functional as F
 from evalkit_reward.metrics import BestOfN, PairwiseAccuracy, PairwiseCalibration, RankingAccuracy, RewardBenchScore, ScoreRegression
 
 from . import reference as ref
-from .randomdata import best_of_n_rows, pair_rows, ranked_rows, scored_rows
+from .randomdata import best_of_n_rows, pair_rows, ranked_rows, rb2_rows, scored_rows
 
 
 def close(a, b, path=""):
@@ -82,6 +82,29 @@ def test_best_of_n_matches_reference():
     assert tie == pytest.approx(1 / 3)
 
 
+def test_rewardbench2_ties_subset_is_scored_as_a_whole():
+    """RewardBench 2's Ties formula on a hand-worked example (a zero spread included)."""
+    def tie(group, prompt, k, scores):
+        return {"scores": scores}, {"kind": "best_of_n", "num_correct": k, "subset": "Ties", "ties": {"group": group, "prompt": prompt}}
+
+    rows = [tie("ref", 0, 1, [2.0, 1.0, 0.5]), tie("tied", 0, 2, [3.0, 2.5, 1.0]),  # accurate both; gaps 1.0 / 1.5, spread 0.5
+            tie("ref", 1, 1, [0.0, 1.0]), tie("tied", 1, 2, [1.0, 1.0, 0.0]),  # ref wrong (gap -1); tied right, spread 0
+            tie("tied", 2, 2, [1.0, 0.2, 0.5])]  # tied only, wrong
+    rows += [({"scores": [1.0, 0.0, 0.0, 0.0]}, {"kind": "best_of_n", "num_correct": 1, "subset": "Focus"}),
+             ({"scores": [0.0, 1.0, 0.0, 0.0]}, {"kind": "best_of_n", "num_correct": 1, "subset": "Math"})]
+    preds, labels = [p for p, _ in rows], [t for _, t in rows]
+    margin = (math.tanh(1.0 / 0.5 - 1) + -1.0) / 2
+    expected = 0.3 * (2 / 3) + 0.3 * 0.5 + 0.2 * 1.0 + 0.2 * 0.5 + 0.01 * margin
+    got = chunks(BestOfN(), preds, labels, size=3)
+    ties = got["by_subset"]["Ties"]
+    assert ties["accuracy"] == pytest.approx(expected) and ties["total"] == 5 and ties["prompts"] == 2
+    assert (ties["ref_accuracy"], ties["tied_accuracy"], ties["correctness_preferred"], ties["correctness_preferred_hard"]) == pytest.approx((0.5, 2 / 3, 1.0, 0.5))
+    assert got["accuracy"] == 0.5 and got["total"] == 7  # row accuracy over the best-of-4 rows only
+    assert got["score"] == pytest.approx((1.0 + 0.0 + expected) / 3)
+    close(F.best_of_n(preds, labels), got)
+    assert BestOfN().sample_scores(preds, labels)[:5] == [None] * 5
+
+
 def test_rewardbench_sections_weight_by_example_counts():
     preds, labels = pair_rows(600, seed=12)
     got = chunks(RewardBenchScore(), preds, labels)
@@ -101,6 +124,7 @@ FACTORIES = {
     "calibration": (PairwiseCalibration, pair_rows),
     "rewardbench": (RewardBenchScore, pair_rows),
     "best_of_n": (BestOfN, best_of_n_rows),
+    "best_of_n_rb2_ties": (BestOfN, rb2_rows),
     "ranking": (RankingAccuracy, ranked_rows),
     "scored": (ScoreRegression, scored_rows),
 }

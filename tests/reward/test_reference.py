@@ -141,3 +141,45 @@ def test_rewardbench_scores_the_same_classifier(seq_rm_dir, tmp_path):
     assert {k: v["accuracy"] for k, v in ours["by_subset"].items()} == pytest.approx(theirs["subsets"])
     present = {k: v for k, v in theirs["sections"].items() if k in ours["sections"]}
     assert ours["sections"] == pytest.approx(present)
+
+
+RB_TIES_DRIVER = r"""
+import json, sys
+from rewardbench.utils import process_single_model
+rows = json.load(open(sys.argv[1]))
+print(json.dumps(process_single_model(rows)[1]))
+"""
+
+
+def test_rewardbench2_ties_score_equals_rewardbench(tmp_path):
+    """RewardBench's own ``process_single_model`` (the Ties subset's scoring) on random scores:
+    ref/tied rows per prompt (some prompts with only one of them), several chosen responses."""
+    from evalkit_reward.metrics import BestOfN
+
+    python = refenv.rewardbench_python()
+    rng = np.random.default_rng(9)
+    preds, labels, theirs_rows = [], [], []
+    for prompt in range(80):
+        for group in ("ref", "tied"):
+            if rng.random() < 0.15:
+                continue
+            k = 1 if group == "ref" else int(rng.integers(2, 5))
+            scores = [float(rng.normal(0.7, 1.0)) for _ in range(k)] + [float(rng.normal()) for _ in range(int(rng.integers(1, 4)))]
+            preds.append({"scores": scores})
+            labels.append({"kind": "best_of_n", "num_correct": k, "subset": "Ties", "ties": {"group": group, "prompt": prompt}})
+            theirs_rows.append({"id": f"{group}:{prompt}", "scores": scores, "num_correct": k})
+    order = rng.permutation(len(preds))  # arrival order does not matter
+    data = tmp_path / "ties.json"
+    data.write_text(json.dumps(theirs_rows))
+    driver = tmp_path / "ties_driver.py"
+    driver.write_text(RB_TIES_DRIVER)
+    proc = subprocess.run([str(python), str(driver), str(data)], capture_output=True, text=True, timeout=300, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    theirs = json.loads(proc.stdout.strip().splitlines()[-1])
+    metric = BestOfN()
+    for s in range(0, len(order), 17):
+        part = order[s : s + 17]
+        metric.update([preds[i] for i in part], [labels[i] for i in part])
+    ours = metric.compute()["by_subset"]["Ties"]
+    assert ours["accuracy"] == pytest.approx(theirs, abs=1e-12) and 0.0 < theirs < 1.0
+    assert ours["prompts"] > 50
