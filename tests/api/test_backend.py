@@ -297,3 +297,15 @@ def test_generate_works_when_called_inside_a_running_event_loop(stub):
 
     asyncio.run(notebook_cell())
     assert sorted(r.index for r in results) == [0, 1, 2] and all(r.ok for r in results)
+
+
+def test_proxy_from_the_environment_is_used(stub, monkeypatch):
+    # The stub serves absolute-form requests as an HTTP proxy would forward them; the host
+    # below does not resolve, so only a request sent through the proxy can be answered.
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", stub.base_url.rsplit("/v1", 1)[0])
+    backend = ApiBackend(base_url="http://evalkit-proxy-test.invalid/v1", model="m", api_key_env=None, backoff_initial=0.01)
+    results = run(backend, make_requests(3))
+    assert all(r.ok for r in results), [r.error for r in results]
+    assert stub.stats()["status"]["200"] == 3

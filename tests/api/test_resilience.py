@@ -186,3 +186,45 @@ def test_on_result_raising_stops_the_run_and_the_loop(stub):
     sent = stub.stats()["total"]
     time.sleep(0.2)  # nothing more is sent once generate has returned
     assert stub.stats()["total"] == sent < 50
+
+
+def test_a_failed_duplicate_is_replaced_instead_of_waiting_out_the_straggler(stub):
+    backend = hedging_backend(stub, hedge_share=1.0, timeout=30.0)
+    backend.hedger.share = 2.0  # a budget of two duplicates per sample (the option stops at one)
+    warm_up(backend, stub)
+    # first attempt hangs; its duplicate gets a 500; the replacement duplicate answers
+    stub.configure(faults=("slow", "500"), slow_delay=60.0)
+    results = run(backend, make_requests(4))
+    assert all(r.ok and r.attempts == 3 for r in results)
+    assert backend.stats()["num_hedged"] == 8 and backend.stats()["num_hedge_wins"] == 4
+    assert backend.counters.attempt_failures == {}  # no attempt waited out its timeout
+    assert stub.stats()["status"]["500"] == 4 and stub.stats()["status"]["200"] == 4
+    wait_for(lambda: stub.stats()["status"].get("abandoned", 0) == 4, "4 hung attempts cancelled")
+
+
+def test_scattered_429s_never_shrink_concurrency_even_after_a_burst(stub):
+    from evalkit_api.adaptive import AIMDLimit
+
+    limit = AIMDLimit(maximum=64)
+    now = 0.0
+    for _ in range(200):  # two seconds of answers, then a burst: 20 429s in a row
+        now += 0.01
+        limit.on_reply(False, now=now)
+    for _ in range(20):
+        now += 0.01
+        limit.on_reply(True, now=now)
+    assert limit.decreases == 1 and limit.current == 32 and limit.pace is not None  # rate limited: paced
+    for i in range(3000):  # then one reply in 25 is a 429 (4%), for a long time
+        now += 0.01
+        limit.on_reply(i % 25 == 0, now=now, retry_after=0.5)
+        if i >= 200:  # once the burst (and its Retry-After) is behind
+            assert limit.start_delay(now) == 0.0, "a scattered 429 must not hold back every request"
+    assert limit.decreases == 1 and limit.current == 64
+
+    # and against a real server answering 3% of requests with 429
+    stub.configure(p429=0.03, retry_after=0.01, seed=3)
+    backend = ApiBackend(base_url=stub.base_url, model="m", hedge=False, concurrency=16, backoff_initial=0.01)
+    results = run(backend, make_requests(300))
+    assert all(r.ok for r in results)
+    [endpoint] = backend.stats()["endpoints"].values()
+    assert endpoint["rate_limited"] > 0 and endpoint["concurrency_decreases"] == 0 and endpoint["concurrency"] == 16
