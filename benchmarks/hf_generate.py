@@ -5,8 +5,14 @@
     python benchmarks/hf_generate.py --prompts 128 --only generation
 
 1. Generation: evalkit's ``backend=hf`` against a minimal length-sorted, left-padded batched
-   ``generate`` script, each a whole process, on a tiny random Qwen2 chat model built offline.
-   Greedy outputs must be identical; prints both times and the ratio (target <= 1.15).
+   ``generate`` script, each a whole process, on a tiny random Qwen2 chat model built offline:
+   the backend driven directly (a script like the minimal one), and the ``evalkit`` console
+   script as a user runs it (Hydra, the pipeline, predictions.jsonl, a fresh response cache,
+   report.html; ``metrics=none``, since the minimal script computes none). Greedy outputs must
+   be identical; prints the best time of ``--repeat`` interleaved runs, the spread, and the
+   ratios (target <= 1.15). ``--threads N`` sets every process's torch threads (the
+   children's ``OMP_NUM_THREADS``): on a shared machine, 1 keeps oversubscribed OpenMP
+   threads from swamping the comparison.
 2. ``ToleranceAccuracy`` (``evalkit_metrics``) against seed 000's per-sample numpy loop on
    ``[2000, 2048]`` prediction / label arrays (about 5% of positions scored, some labels below
    the 0.01 threshold). Numbers must match; prints both times and the ratio.
@@ -76,41 +82,67 @@ json.dump(out, open(out_file, "w"))
 """
 
 
-def _whole_process(code: str, *argv: str) -> float:
+def _whole_process(cmd: list[str]) -> float:
     import subprocess
-    import sys
 
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code, *argv], check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    proc = subprocess.run(cmd, env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"{cmd[0]} failed:\n{proc.stderr[-3000:]}")
     return time.perf_counter() - start
+
+
+def _cli_command(model_dir: Path, data: Path, run_dir: Path, cache_dir: Path, batch_size: int, new_tokens: int) -> list[str]:
+    import shutil
+    import sys
+
+    shutil.rmtree(run_dir, ignore_errors=True)
+    script = Path(sys.executable).with_name("evalkit")
+    return [
+        str(script) if script.exists() else "evalkit", "backend=hf", f"model.path={model_dir}", "backend.device=cpu",
+        f"backend.batch_size={batch_size}", f"generation.max_new_tokens={new_tokens}", f"data.path={data}", "+data.require_label=false",
+        "prompt.system=null", "prompt.user='{{ prompt }}'", "parser=text", "metrics=none", f"cache.dir={cache_dir}", f"hydra.run.dir={run_dir}",
+    ]
 
 
 def bench_generation(args: argparse.Namespace) -> None:
     """evalkit ``backend=hf`` vs a minimal length-sorted batched ``generate`` script, each a
     whole process (start, imports, loading, generation, decoding), greedy outputs compared."""
     import json
+    import sys
 
     from evalkit_hf.tiny import build_tiny_chat_model
 
     with tempfile.TemporaryDirectory() as tmp:
-        model_dir = build_tiny_chat_model(Path(tmp) / "model", hidden_size=args.hidden, num_hidden_layers=args.layers, num_attention_heads=max(2, args.hidden // 32))
-        prompts_file = Path(tmp) / "prompts.json"
-        prompts_file.write_text(json.dumps(make_prompts(args.prompts), ensure_ascii=False), encoding="utf-8")
-        common = [str(model_dir), str(prompts_file)]
+        root = Path(tmp)
+        model_dir = build_tiny_chat_model(root / "model", hidden_size=args.hidden, num_hidden_layers=args.layers, num_attention_heads=max(2, args.hidden // 32))
+        prompts = make_prompts(args.prompts)
+        prompts_file = root / "prompts.json"
+        prompts_file.write_text(json.dumps(prompts, ensure_ascii=False), encoding="utf-8")
+        data = root / "data.jsonl"
+        data.write_text("".join(json.dumps({"id": i, "prompt": p}, ensure_ascii=False) + "\n" for i, p in enumerate(prompts)), encoding="utf-8")
         rest = [str(args.batch_size), str(args.new_tokens)]
-        times: dict[str, list[float]] = {"minimal": [], "evalkit": []}
-        for _ in range(args.repeat):  # interleaved, so machine load hits both alike
-            times["minimal"].append(_whole_process(MINIMAL, *common, str(Path(tmp) / "minimal.json"), *rest))
-            times["evalkit"].append(_whole_process(EVALKIT, *common, str(Path(tmp) / "evalkit.json"), *rest))
-        minimal_out = json.loads((Path(tmp) / "minimal.json").read_text(encoding="utf-8"))
-        evalkit_out = json.loads((Path(tmp) / "evalkit.json").read_text(encoding="utf-8"))
-    same = sum(a == b for a, b in zip(minimal_out, evalkit_out))
+        times: dict[str, list[float]] = {"minimal": [], "backend": [], "cli": []}
+        for r in range(args.repeat):  # interleaved, so machine load hits all alike
+            times["minimal"].append(_whole_process([sys.executable, "-c", MINIMAL, str(model_dir), str(prompts_file), str(root / "minimal.json"), *rest]))
+            times["backend"].append(_whole_process([sys.executable, "-c", EVALKIT, str(model_dir), str(prompts_file), str(root / "evalkit.json"), *rest]))
+            times["cli"].append(_whole_process(_cli_command(model_dir, data, root / "run", root / f"cache{r}", args.batch_size, args.new_tokens)))
+        minimal_out = json.loads((root / "minimal.json").read_text(encoding="utf-8"))
+        outputs = {
+            "backend": json.loads((root / "evalkit.json").read_text(encoding="utf-8")),
+            "cli": [json.loads(line)["output"] for line in (root / "run" / "predictions.jsonl").read_text(encoding="utf-8").splitlines()],
+        }
+    same = {k: sum(a == b for a, b in zip(minimal_out, v)) for k, v in outputs.items()}
     best = {k: min(v) for k, v in times.items()}
-    print(f"[generation] {args.prompts} prompts x {args.new_tokens} new tokens, tiny Qwen2 H={args.hidden} L={args.layers}, CPU, batch {args.batch_size}, whole process, best of {args.repeat}")
-    print(f"  minimal length-sorted batched generate : {best['minimal']:7.2f} s")
-    print(f"  evalkit backend=hf                     : {best['evalkit']:7.2f} s")
-    print(f"  ratio evalkit / minimal                : {best['evalkit'] / best['minimal']:7.2f}x  (target <= 1.15)   identical greedy outputs: {same}/{len(minimal_out)}")
-    if same != len(minimal_out):
+    spread = {k: f"{min(v):.2f}-{max(v):.2f}" for k, v in times.items()}
+    threads = args.threads or "torch's default"
+    print(f"[generation] {args.prompts} prompts x {args.new_tokens} new tokens, tiny Qwen2 H={args.hidden} L={args.layers}, CPU ({threads} threads), batch {args.batch_size}, whole process, best of {args.repeat}")
+    print(f"  minimal length-sorted batched generate : {best['minimal']:7.2f} s  (spread {spread['minimal']})")
+    print(f"  evalkit backend=hf, driven directly    : {best['backend']:7.2f} s  (spread {spread['backend']})   identical greedy outputs: {same['backend']}/{len(minimal_out)}")
+    print(f"  evalkit CLI backend=hf                 : {best['cli']:7.2f} s  (spread {spread['cli']})   identical greedy outputs: {same['cli']}/{len(minimal_out)}")
+    print(f"  ratio backend / minimal                : {best['backend'] / best['minimal']:7.2f}x  (target <= 1.15)")
+    print(f"  ratio CLI / minimal                    : {best['cli'] / best['minimal']:7.2f}x  (target <= 1.15)")
+    if any(v != len(minimal_out) for v in same.values()):
         raise SystemExit("outputs differ between evalkit and the minimal script")
 
 
@@ -186,12 +218,13 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads of every process (0: torch's default)")
     parser.add_argument("--rows", type=int, default=2000)
     parser.add_argument("--seq", type=int, default=2048)
     parser.add_argument("--only", choices=("generation", "metric"), default=None)
     args = parser.parse_args()
     if args.threads:
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(args.threads)  # the child processes
         import torch
 
         torch.set_num_threads(args.threads)

@@ -112,7 +112,7 @@ class AIMDLimit:
 @dataclass
 class HedgePolicy:
     enabled: bool
-    share: float = 0.05
+    share: float = 0.03
     multiplier: float = 3.0
     floor: float = 0.5
     min_samples: int = 16

@@ -81,6 +81,7 @@ from evalkit_api.retry import Backoff, FatalError, RetryableError
 log = logging.getLogger("evalkit.api")
 
 PREFLIGHT_TRIES = 3
+LOOP_LAG_S = 0.1  # a hedge timer that fires this late means the event loop was stalled
 _DONE = object()
 
 
@@ -187,7 +188,7 @@ class ApiBackend:
         adaptive_concurrency: bool = True,
         min_concurrency: int = 1,
         hedge: bool | None = None,
-        hedge_share: float = 0.05,
+        hedge_share: float = 0.03,
         hedge_multiplier: float = 3.0,
         hedge_floor: float = 0.5,
         endpoint_down_s: float = 1.0,
@@ -451,6 +452,11 @@ class ApiBackend:
                     done, _ = await asyncio.wait(running, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
                     now = time.monotonic()
                     if not done and delay is not None and now - started >= delay and now >= not_before:
+                        if now - max(started + delay, not_before) > LOOP_LAG_S:
+                            # Woke late: the loop (or the machine) stalled, so replies may be
+                            # waiting unread. Look again shortly rather than hedge them all.
+                            not_before = now + LOOP_LAG_S / 2
+                            continue
                         # still running long after the others' p95: send one duplicate
                         may_hedge = False
                         if not pool.halted and self.hedger.take():
