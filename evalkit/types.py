@@ -267,7 +267,12 @@ class ScoreHead(Protocol):
       the head renders and tokenizes each request's texts, scores them in batches and calls
       ``on_result`` once per request (a :class:`Result` whose ``prediction`` is the score, or
       whose ``error`` says why this sample could not be scored). Reward models and DPO
-      implicit rewards are heads of this form (``evalkit_reward``).
+      implicit rewards are heads of this form (``evalkit_reward``). A runtime may also offer
+      ``pooled_scores(ids)`` and ``response_logprobs(ids, starts, path, average)`` (vLLM's
+      pooling runner and ``prompt_logprobs``), which heads use when present.
+    * generation — ``wants = "generations"``: the backend calls
+      ``score_generations(generate, requests, on_result)`` with its own ``generate``; a pairwise
+      judge asks each pair in both orders this way (API, vLLM, HF backends).
     """
 
     mode: str
