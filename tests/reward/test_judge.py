@@ -98,3 +98,22 @@ def test_a_failed_half_fails_its_sample_and_other_rows_are_refused():
     assert "judge request failed: HTTP 500" in out[0].error
     assert out[1].ok and out[1].prediction["verdicts"] == ["A", "A"]
     assert "compares pairs" in out[2].error
+
+
+def test_reward_judge_experiment_from_the_command_line(tmp_path):
+    """``evalkit +experiment=reward_judge`` over the loopback stub: every pair is asked in both
+    orders; the stub's answers hold no verdict for the shipped pairs, so every pair is a tie."""
+    import json
+
+    from tests.conftest import run_cli
+
+    with StubServer(model="m") as server:
+        proc = run_cli(
+            ["+experiment=reward_judge", f"backend.base_url={server.base_url}", "backend.model=m", f"cache.dir={tmp_path / 'cache'}", f"hydra.run.dir={tmp_path / 'run'}"],
+            timeout=300,
+        )
+        stats = server.stats()
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["pairwise"]["total"] == 24 and metrics["pairwise"]["ties"] == 24
+    assert stats["total"] == 48  # each pair twice: chosen as A, then as B
