@@ -19,7 +19,7 @@ from evalkit.errors import DataError, EvalKitError
 from evalkit.runs import FinishedRun, load_run
 from evalkit.states import RUN_INFO_FILE, load_metric_states
 from evalkit.store import PREDICTIONS_FILE
-from evalkit.summary import metric_results, record_counts, scored_records
+from evalkit.summary import metric_results, record_counts, run_status, scored_records
 
 
 def check_shards(runs: Sequence[FinishedRun]) -> int:
@@ -92,6 +92,7 @@ def merge_runs(run_dirs: Sequence[str | Path], out_dir: str | Path) -> dict[str,
     scored = scored_records(records, failed=(runs[0].config.get("run") or {}).get("failed", "exclude"))
     summary = metric_results(merged, any_scored=bool(scored))
     summary.update(record_counts(records, num_scored=len(scored)))
+    summary.update(run_status(summary, max_failed=float((runs[0].config.get("run") or {}).get("max_failed", 0.0))))
     summary["merged_from"] = [str(r.run_dir) for r in runs]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -32,5 +32,5 @@ def read_chat_template(value: str | None, *, key: str = "backend.chat_template")
     if not path.is_file():
         from evalkit.errors import ConfigError
 
-        raise ConfigError("chat template file not found", where=f"{key}={path}", fix="give a Jinja template string or the path of an existing template file (.jinja)")
+        raise ConfigError(f"chat template file not found: {path}", where=key, fix="give a Jinja template string or the path of an existing template file (.jinja)")
     return path.read_text(encoding="utf-8")

@@ -18,4 +18,4 @@ def test_an_incomplete_job_is_listed_and_fails_the_sweep(sweep_data, tmp_path):
     summary = load_json(sweep_dir / "summary.json")
     assert summary["incomplete_jobs"] == [str(sweep_dir / "1")] and summary["failed_jobs"] == []
     assert [r["figures"]["complete"] for r in summary["runs"]] == [True, False]  # still compared
-    assert f"incomplete job (failed samples): {sweep_dir / '1'}" in proc.stderr  # a log line: stderr, beside the progress
+    assert f"incomplete job (failed samples): {sweep_dir / '1'}" in proc.stdout  # the comparison's own line, under its table

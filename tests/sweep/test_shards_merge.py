@@ -19,8 +19,12 @@ def _run(args, run_dir):
 
 
 def _workbook_values(path):
+    """Every sheet's values, without the summary rows that describe the process (wall time,
+    which shards were merged) rather than the samples."""
     wb = load_workbook(path, read_only=True)
-    return {name: [list(r) for r in wb[name].iter_rows(values_only=True)] for name in wb.sheetnames}
+    values = {name: [list(r) for r in wb[name].iter_rows(values_only=True)] for name in wb.sheetnames}
+    values["summary"] = [row for row in values.get("summary", []) if row[0] not in VOLATILE and not str(row[0]).startswith("latency_s")]
+    return values
 
 
 @pytest.fixture(scope="module")
