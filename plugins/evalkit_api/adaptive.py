@@ -7,7 +7,8 @@ the count starts afresh after each decrease, so the next one needs new evidence 
 and every success adds ``1 / limit`` (about +1 per round trip of the whole window), as TCP
 and inspect_ai do. A 429 reply comes back at once, so concurrency alone cannot slow a client
 down to a rate limit: sustained 429s also start *pacing* — request starts are spaced to the
-rate the server was measured to admit (its successes over the last second), no start comes
+rate the server was measured to admit (its successes over the last second, or over at least
+half a second early in a run), no start comes
 before a ``Retry-After``, and the pace then grows by one request/s per second until the next
 429s. Scattered 429s (a few percent: a provider's occasional refusal, not our rate) and 5xx
 change nothing, also once pacing has started: the sample that got one just waits its
@@ -26,6 +27,9 @@ import collections
 import math
 import time
 from dataclasses import dataclass, field
+
+
+MIN_MEASURED_S = 0.5  # successes over at least this long before a pace is derived from them
 
 
 @dataclass
@@ -99,8 +103,9 @@ class AIMDLimit:
             self._next_start = max(self._next_start, now + min(retry_after, 5.0))
         if sustained and now >= self._next_decrease:
             self.limit = max(float(self.minimum), self.limit * self.decrease)
-            if self._first_success is not None and now - self._first_success >= 1.0:  # a full second measured
-                admitted = 0.95 * sum(1 for t in self._admitted if t >= now - 1.0)
+            span = min(1.0, now - self._first_success) if self._first_success is not None else 0.0
+            if span >= MIN_MEASURED_S:  # the rate admitted over the last second (or what there is of it)
+                admitted = 0.95 * sum(1 for t in self._admitted if t >= now - span) / span
                 self.pace = max(1.0, admitted if self.pace is None else min(self.pace, admitted))
             self._recent.clear()  # measure again at the new limit
             self._recent_limited = 0
