@@ -434,6 +434,11 @@ def main(argv: list[str] | None = None) -> None:
     if FAILED_JOBS:
         sys.stderr.write(f"evalkit: error: {len(FAILED_JOBS)} sweep job(s) failed or incomplete: {', '.join(FAILED_JOBS)} (fix: see each job's run.log)\n")
         sys.exit(1)
+    # Everything is written and closed: spare the interpreter's exit a collection over every
+    # object torch and friends created (about 0.4 s on a small machine).
+    import gc
+
+    gc.freeze()
 
 
 if __name__ == "__main__":  # pragma: no cover
