@@ -7,13 +7,12 @@ the worker by reference and the child processes import it.
 from __future__ import annotations
 
 import functools
-import json
-import os
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
+
+from tests.ddp import owned_chunks
 
 from .randomdata import COMPOSITE, regression_data, toolcall_data
 
@@ -63,27 +62,8 @@ CASES: dict[str, tuple[Callable[[], Any], Callable[[], Any], tuple[int, ...]]] =
 }
 
 
-def run_case(case: str, rank: int | None = None, world_size: int = 1) -> Any:
+def run_case(case: str, rank: int | None = None) -> Any:
     """Update a fresh metric with the chunks this rank owns (all of them when ``rank`` is None)."""
     factory, data, ranks = CASES[case]
     preds, target = data()
-    metric = factory()
-    starts = list(range(0, len(preds), CHUNK))
-    if rank is not None:
-        # uneven shares: rank 0 takes chunks 0, 2, 4, ...; a rank outside ``ranks`` takes none
-        owners = [ranks[i % len(ranks)] for i in range(len(starts))]
-        starts = [s for s, owner in zip(starts, owners) if owner == rank]
-    for s in starts:
-        metric.update(preds[s : s + CHUNK], target[s : s + CHUNK])
-    return metric.compute()
-
-
-def worker(rank: int, world_size: int, init_method: str, out_dir: str) -> None:
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    torch.set_num_threads(1)
-    torch.distributed.init_process_group("gloo", init_method=init_method, rank=rank, world_size=world_size)
-    try:
-        results = {case: run_case(case, rank, world_size) for case in CASES}
-    finally:
-        torch.distributed.destroy_process_group()
-    Path(out_dir, f"rank{rank}.json").write_text(json.dumps(results, ensure_ascii=False))
+    return owned_chunks(factory(), preds, target, ranks, rank, CHUNK)

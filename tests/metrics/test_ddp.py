@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 from typing import Any
 
 import pytest
-import torch.multiprocessing as mp
 
-from tests.conftest import rendezvous
+from tests.ddp import spawn
 
-from .ddp_cases import CASES, run_case, worker
+from .ddp_cases import CASES, run_case
 
 
 @pytest.fixture(scope="module")
 def ddp_results(tmp_path_factory) -> list[dict[str, Any]]:
     out = tmp_path_factory.mktemp("ddp")
-    mp.spawn(worker, args=(2, rendezvous(out), str(out)), nprocs=2, join=True)
-    return [json.loads(Path(out, f"rank{r}.json").read_text()) for r in range(2)]
+    return spawn("tests.metrics.ddp_cases", out)
 
 
 def _same(a: Any, b: Any, path: str = "") -> None:

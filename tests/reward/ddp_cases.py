@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
 from typing import Any
 
-import torch
+from tests.ddp import owned_chunks
 
 from .randomdata import best_of_n_rows, pair_rows, ranked_rows, rb2_rows, scored_rows
 
@@ -35,22 +32,4 @@ CASES = sorted(_cases())
 def run_case(case: str, rank: int | None = None) -> Any:
     factory, data, ranks = _cases()[case]
     preds, labels = data()
-    metric = factory()
-    starts = list(range(0, len(preds), CHUNK))
-    if rank is not None:
-        owners = [ranks[i % len(ranks)] for i in range(len(starts))]
-        starts = [s for s, owner in zip(starts, owners) if owner == rank]
-    for s in starts:
-        metric.update(preds[s : s + CHUNK], labels[s : s + CHUNK])
-    return metric.compute()
-
-
-def worker(rank: int, world_size: int, port: int, out_dir: str) -> None:
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    torch.set_num_threads(1)
-    torch.distributed.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world_size)
-    try:
-        results = {case: run_case(case, rank) for case in CASES}
-    finally:
-        torch.distributed.destroy_process_group()
-    Path(out_dir, f"rank{rank}.json").write_text(json.dumps(results, ensure_ascii=False))
+    return owned_chunks(factory(), preds, labels, ranks, rank, CHUNK)

@@ -3,27 +3,19 @@
 from __future__ import annotations
 
 import json
-import socket
-from pathlib import Path
 
 import pytest
-import torch.multiprocessing as mp
 
-from .ddp_cases import CASES, run_case, worker
+from tests.ddp import spawn
+
+from .ddp_cases import CASES, run_case
 from .test_metrics import close
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def ddp_results(tmp_path_factory):
     out = tmp_path_factory.mktemp("reward_ddp")
-    mp.spawn(worker, args=(2, _free_port(), str(out)), nprocs=2, join=True)
-    return [json.loads(Path(out, f"rank{r}.json").read_text()) for r in range(2)]
+    return spawn("tests.reward.ddp_cases", out)
 
 
 @pytest.mark.parametrize("case", CASES)
