@@ -24,7 +24,7 @@ from evalkit.factory import RunSettings, build_plugin, check_plugin_options, gen
 from evalkit.paths import resolve_path
 from evalkit.progress import RunProgress
 from evalkit.prompts import PromptBuilder, prompt_from_config
-from evalkit.records import ParserRunner, build_record, is_failed, make_parser
+from evalkit.records import ParsedOutput, ParserRunner, build_record, make_parser  # noqa: F401 - ParsedOutput kept importable here
 from evalkit.registry import Registry, default_registry
 from evalkit.schema import check_top_level, split_section
 from evalkit.states import read_run_info, save_metric_states, write_run_info
@@ -35,13 +35,7 @@ from evalkit.types import Backend, Request, Result, Sample
 log = logging.getLogger("evalkit")
 
 METRICS_FILE = "metrics.json"
-MISSING = "???"  # OmegaConf's marker for a value that is deliberately not set
 SELECTING_KEYS = ("limit", "num_shards", "shard_index", "display_fields")  # choose samples, not results
-
-# Kept importable from here for code written against earlier versions.
-from evalkit.factory import build_plugin as build_plugin  # noqa: E402,F811
-from evalkit.factory import generation_from_config as generation_from_config  # noqa: E402,F811
-from evalkit.records import ParsedOutput as ParsedOutput  # noqa: E402
 
 
 @dataclass

@@ -33,7 +33,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 PREDICTIONS_FILE = "predictions.jsonl"
 METRICS_FILE = "metrics.json"
-MISSING = "???"  # OmegaConf's marker: "not set here" (a prompt node from conf/prompt/)
 TRANSFORMS = ("none", "sigmoid", "argmax", "softmax")
 # Result subtrees with open-ended keys (one entry per tool name): kept in metrics.json, not
 # logged as scalars, so the set of logged names stays stable from one evaluation to the next.
