@@ -8,6 +8,7 @@ resumed run gives exactly the numbers of an uninterrupted one.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import logging
@@ -28,7 +29,7 @@ from evalkit.records import ParsedOutput, ParserRunner, build_record, make_parse
 from evalkit.registry import Registry, default_registry
 from evalkit.schema import check_top_level, split_section
 from evalkit.states import read_run_info, save_metric_states, write_run_info
-from evalkit.store import PredictionStore
+from evalkit.store import PredictionStore, rewrite_predictions
 from evalkit.summary import add_sample_scores, metric_results, record_counts, run_status, scored_records, update_metrics
 from evalkit.types import Backend, Request, Result, Sample
 
@@ -70,14 +71,104 @@ class MetricsJob:
         return self._metrics if self._future is None else self._future.result()
 
 
+@dataclass
+class GenerationOutcome:
+    """What the generation phase hands back: the final records in dataset order, the
+    backend's counters (``num_hedged``, per-endpoint counts, ...) and its wall time."""
+
+    records: list[dict[str, Any]]
+    backend_stats: dict[str, Any]
+    elapsed_s: float
+
+
+class GenerationPhase:
+    """Samples -> requests -> backend -> one persisted record per sample (resumable).
+
+    Runs in the pipeline's process or in a forked child (:class:`evalkit.forked.ForkedCall`):
+    it opens and closes everything it uses (store, cache, backend) itself."""
+
+    def __init__(self, pipeline: "Pipeline", samples: list[Sample], *, generation: Any, head: Any, mode: str, parser: ParserRunner | None, prompts: PromptBuilder | None, tools: Any, resume: bool, uses_messages: bool) -> None:
+        self.pipeline = pipeline
+        self.samples = samples
+        self.generation = generation
+        self.head = head
+        self.mode = mode
+        self.parser = parser
+        self.prompts = prompts
+        self.tools = tools
+        self.resume = resume
+        self.uses_messages = uses_messages
+
+    def _requests(self, pending: list[Sample]) -> tuple[list[Request], dict[int, Any]]:
+        requests: list[Request] = []
+        messages_by_index: dict[int, Any] = {}
+        for sample in pending:
+            messages = self.pipeline._messages(self.prompts, sample, required=self.uses_messages)
+            request = Request(index=sample.index, id=sample.id, messages=messages, row=sample.row, where=sample.where)
+            if self.tools is not None:
+                request.tools, request.tool_choice, request.messages = self.tools.apply(sample.row, messages)
+                messages = request.messages
+            messages_by_index[sample.index] = messages
+            requests.append(request)
+        if self.mode == "generate" and self.prompts is None and requests and self.uses_messages:
+            log.info("no prompt configured; backends receive rows only")
+        return requests, messages_by_index
+
+    def run(self, check: Any = None) -> GenerationOutcome:
+        """``check()`` is called with every result (it may raise to end the run early)."""
+        pipeline, samples, parser = self.pipeline, self.samples, self.parser
+        store = PredictionStore(pipeline.run_dir, resume=self.resume)
+        pending = [s for s in samples if not store.done(s.index)]
+        by_index = {s.index: s for s in samples}
+        requests, messages_by_index = self._requests(pending)
+        cache = pipeline.make_cache()
+        start = time.monotonic()
+        log.info("evaluating %d samples (%d already done in %s)", len(samples), len(samples) - len(pending), pipeline.run_dir)
+        progress = RunProgress(len(pending), enabled=pipeline.show_progress)
+        backend = None
+        backend_stats: dict[str, Any] = {}
+
+        def on_result(result: Result) -> None:
+            if check is not None:
+                check()  # a bad metric option ends the run early, not at the end
+            sample = by_index[result.index]
+            store.add(build_record(sample, messages_by_index.get(result.index), result, parser))
+            progress.advance(ok=result.ok)
+
+        try:
+            if requests:
+                # Built before the progress bar starts: a backend that cannot start (missing
+                # library, bad checkpoint) fails with its one line and no empty bar.
+                settings = RunSettings(model=pipeline._section("model", {}) or {}, generation=self.generation, cache=cache, progress=progress, run_dir=pipeline.run_dir)
+                backend = build_plugin(pipeline.registry, "backend", pipeline._section("backend"), path="backend", inject=settings)
+                pipeline._check_backend(backend, self.mode, self.head)
+                with progress:
+                    if self.mode == "score":
+                        backend.score(requests, self.head, on_result)
+                    else:
+                        backend.generate(requests, on_result)
+        finally:
+            try:
+                if backend is not None:
+                    stats = getattr(backend, "stats", None)
+                    backend_stats = dict(stats() or {}) if callable(stats) else {}
+                    if hasattr(backend, "close"):
+                        backend.close()
+            finally:
+                cache.close()
+                records = store.finalize(keep=set(by_index))
+        return GenerationOutcome(records=records, backend_stats=backend_stats, elapsed_s=time.monotonic() - start)
+
+
 class Pipeline:
     """One evaluation run, from a composed config to files in ``run_dir``."""
 
-    def __init__(self, cfg: Any, run_dir: str | Path, *, registry: Registry | None = None, show_progress: bool = True) -> None:
+    def __init__(self, cfg: Any, run_dir: str | Path, *, registry: Registry | None = None, show_progress: bool = True, fork: bool | None = None) -> None:
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.registry = registry or default_registry()
         self.show_progress = show_progress
+        self.fork = fork  # None: as run.fork says (auto: where it is safe and helps)
 
     # -- composition -------------------------------------------------------------------
     def _section(self, key: str, default: Any = None) -> Any:
@@ -171,9 +262,6 @@ class Pipeline:
         head = build_plugin(registry, "head", self._section("head", {"name": "lm"}), path="head")
         mode = getattr(head, "mode", "generate")
         parser = make_parser(registry, self._section("parser")) if mode == "generate" else None
-        # A light backend (replay, API) needs no torch: the metrics, whose libraries take
-        # seconds to import, are built on a thread while it works.
-        metrics_job = MetricsJob(self.build_metrics, background=bool(getattr(backend_factory, "light", False)))
         prompts = self.make_prompts() if mode == "generate" else None
         tools = self.make_tools() if mode == "generate" else None
         resume = bool(run_cfg.get("resume", True))
@@ -183,69 +271,72 @@ class Pipeline:
                 "starting afresh (responses already in the cache are still reused)", self.run_dir,
             )
             resume = False
-        store = PredictionStore(self.run_dir, resume=resume)
-        pending = [s for s in samples if not store.done(s.index)]
         by_index = {s.index: s for s in samples}
-        uses_messages = bool(getattr(backend_factory, "uses_messages", True))
-        requests: list[Request] = []
-        messages_by_index: dict[int, Any] = {}
-        for sample in pending:
-            messages = self._messages(prompts, sample, required=uses_messages)
-            request = Request(index=sample.index, id=sample.id, messages=messages, row=sample.row, where=sample.where)
-            if tools is not None:
-                request.tools, request.tool_choice, request.messages = tools.apply(sample.row, messages)
-                messages = request.messages
-            messages_by_index[sample.index] = messages
-            requests.append(request)
-        if mode == "generate" and prompts is None and requests and uses_messages:
-            log.info("no prompt configured; backends receive rows only")
-        cache = self.make_cache()
-        start = time.monotonic()
-        log.info("evaluating %d samples (%d already done in %s)", len(samples), len(samples) - len(pending), self.run_dir)
-        progress = RunProgress(len(pending), enabled=self.show_progress)
-        backend = None
-        backend_stats: dict[str, Any] = {}
-
-        def on_result(result: Result) -> None:
-            metrics_job.raise_if_failed()  # a bad metric option ends the run early, not at the end
-            sample = by_index[result.index]
-            store.add(build_record(sample, messages_by_index.get(result.index), result, parser))
-            progress.advance(ok=result.ok)
-
-        try:
-            if requests:
-                # Built before the progress bar starts: a backend that cannot start (missing
-                # library, bad checkpoint) fails with its one line and no empty bar.
-                settings = RunSettings(model=self._section("model", {}) or {}, generation=generation, cache=cache, progress=progress, run_dir=self.run_dir)
-                backend = build_plugin(registry, "backend", self._section("backend"), path="backend", inject=settings)
-                self._check_backend(backend, mode, head)
-                with progress:
-                    if mode == "score":
-                        backend.score(requests, head, on_result)
-                    else:
-                        backend.generate(requests, on_result)
-        finally:
-            try:
-                if backend is not None:
-                    stats = getattr(backend, "stats", None)
-                    backend_stats = dict(stats() or {}) if callable(stats) else {}
-                    if hasattr(backend, "close"):
-                        backend.close()
-            finally:
-                cache.close()
-                records = store.finalize(keep=set(by_index))
-        elapsed = time.monotonic() - start
-        missing = [s.index for s in samples if s.index not in store.records]
+        phase = GenerationPhase(
+            self, samples, generation=generation, head=head, mode=mode, parser=parser, prompts=prompts, tools=tools,
+            resume=resume, uses_messages=bool(getattr(backend_factory, "uses_messages", True)),
+        )
+        # A light backend (replay, API) needs no torch: the metrics, whose libraries take
+        # seconds to import, load while it works: in the parent while a forked child sends the
+        # requests (two cores, two GILs), or else on a thread.
+        if self._forks(run_cfg, backend_factory):
+            metrics, outcome = self._generate_forked(phase)
+        else:
+            metrics_job = MetricsJob(self.build_metrics, background=bool(getattr(backend_factory, "light", False)))
+            outcome = phase.run(check=metrics_job.raise_if_failed)
+            metrics = metrics_job.result()
+        records = outcome.records
+        finished = {r["index"] for r in records}
+        missing = [s.index for s in samples if s.index not in finished]
         if missing:
             raise BackendError(f"the backend returned no result for {len(missing)} sample(s) (first index {missing[0]})", where="backend")
         records = [r for r in records if r["index"] in by_index]
-        summary = self.compute_metrics(records, metrics_job.result(), failed=run_cfg.get("failed", "exclude"), parser=parser)
-        store.rewrite(records)  # now with per-sample scores
-        summary.update(backend_stats)
+        summary = self.compute_metrics(records, metrics, failed=run_cfg.get("failed", "exclude"), parser=parser)
+        rewrite_predictions(self.run_dir, records)  # now with per-sample scores
+        summary.update(outcome.backend_stats)
         summary.update(run_status(summary, max_failed=float(run_cfg.get("max_failed", 0.0))))
-        summary["wall_time_s"] = round(elapsed, 3)
+        summary["wall_time_s"] = round(outcome.elapsed_s, 3)
         self.write_metrics(summary)
         return RunSummary(run_dir=self.run_dir, metrics=summary, records=records, rows={s.index: s.row for s in samples})
+
+    def _forks(self, run_cfg: Mapping[str, Any], backend_factory: Any) -> bool:
+        """Whether the generation phase runs in a forked child (``run.fork``: auto or false;
+        ``Pipeline(fork=True)`` forces it, for tests)."""
+        setting = run_cfg.get("fork", "auto")
+        if setting not in ("auto", False):
+            raise ConfigError(f"run.fork must be auto or false, got {setting!r}", where="run.fork", fix="run.fork=auto (the default) or run.fork=false")
+        if not getattr(backend_factory, "light", False):
+            return False
+        if self.fork is not None:
+            return self.fork
+        from evalkit.forked import can_fork
+
+        return setting == "auto" and can_fork()
+
+    def _generate_forked(self, phase: GenerationPhase) -> tuple[dict[str, Any], GenerationOutcome]:
+        """The phase in a forked child while this process builds the metrics."""
+        from evalkit.forked import ForkedCall
+
+        call: ForkedCall[GenerationOutcome] = ForkedCall(phase.run)
+        try:
+            metrics = self.build_metrics()
+            from evalkit.warmup import REPORT_MODULES, preload
+
+            preload(REPORT_MODULES)  # the child is still at work: the reports' imports cost nothing now
+            # The heap now holds torch's and torchmetrics' module objects, which live as long
+            # as the process: keep them out of every later collection (which would otherwise
+            # traverse them again and again while records and reports are built).
+            gc.freeze()
+        except BaseException as exc:
+            if not isinstance(exc, KeyboardInterrupt):  # Ctrl-C reached the child already
+                call.interrupt()  # a bad metric option ends the run early, not at the end
+            call.wait()
+            raise
+        try:
+            return metrics, call.result()
+        except KeyboardInterrupt:
+            call.wait()  # the child saves what it finished before it ends
+            raise
 
     def _check_backend(self, backend: Any, mode: str, head: Any) -> None:
         name = self._section("backend", {}).get("name")

@@ -75,14 +75,28 @@ def _entry_points() -> list[metadata.EntryPoint]:
     return sorted(builtin, key=lambda e: e.name) + others
 
 
-def _dist_name(ep: metadata.EntryPoint) -> str:
+_DIST_INFO: dict[int, tuple[Any, str, str]] = {}  # id(dist) -> (dist, name, version)
+
+
+def _dist_info(ep: metadata.EntryPoint) -> tuple[str, str]:
+    """The entry point's distribution name and version. Each ``dist.metadata`` lookup parses
+    the whole METADATA file again (email parser): read it once per distribution."""
     dist = getattr(ep, "dist", None)
-    return dist.metadata["Name"] if dist is not None else "?"
+    if dist is None:
+        return "?", "?"
+    known = _DIST_INFO.get(id(dist))
+    if known is None or known[0] is not dist:
+        meta = dist.metadata
+        known = _DIST_INFO[id(dist)] = (dist, meta["Name"], meta["Version"])
+    return known[1], known[2]
+
+
+def _dist_name(ep: metadata.EntryPoint) -> str:
+    return _dist_info(ep)[0]
 
 
 def _dist_version(ep: metadata.EntryPoint) -> str:
-    dist = getattr(ep, "dist", None)
-    return dist.version if dist is not None else "?"
+    return _dist_info(ep)[1]
 
 
 def _hook_names(module: Any) -> list[str]:

@@ -25,6 +25,7 @@ class RunConfig:
     progress: bool = True  # progress bar (terminal) or progress lines (logs)
     failed: str = "exclude"  # failed requests: left out of metrics (exclude), or scored as empty
     max_failed: float = 0.0  # share of failed samples (0..1) a run may have and still exit 0
+    fork: Any = "auto"  # light backends generate in a forked child while the metrics load (auto, false)
 
 
 @dataclass

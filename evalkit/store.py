@@ -55,6 +55,22 @@ def read_predictions(path: str | Path) -> Iterator[dict[str, Any]]:
                 yield record
 
 
+def _write_atomically(path: Path, records: list[dict[str, Any]]) -> None:
+    tmp = path.with_suffix(".jsonl.tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for record in records:
+            fh.write(_dumps(record) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def rewrite_predictions(run_dir: str | Path, records: list[dict[str, Any]]) -> None:
+    """Replace a run dir's ``predictions.jsonl`` with ``records`` atomically (e.g. after
+    per-sample scores were added to a finished run's records)."""
+    _write_atomically(Path(run_dir) / PREDICTIONS_FILE, records)
+
+
 class PredictionStore:
     """Append-only writer with resume support, keyed by the sample's dataset ``index``."""
 
@@ -86,14 +102,7 @@ class PredictionStore:
         self._fh.flush()
 
     def _rewrite(self, records: list[dict[str, Any]], path: Path | None = None) -> None:
-        path = path or self.path
-        tmp = path.with_suffix(".jsonl.tmp")
-        with tmp.open("w", encoding="utf-8") as fh:
-            for record in records:
-                fh.write(_dumps(record) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        _write_atomically(path or self.path, records)
 
     def finalize(self, keep: set[int] | None = None) -> list[dict[str, Any]]:
         """Rewrite the file in dataset order (one row per sample) and return the rows.
@@ -124,7 +133,7 @@ class PredictionStore:
         self._rewrite(aside, self.aside_path)
 
     def rewrite(self, records: list[dict[str, Any]]) -> None:
-        """Replace the file's contents with ``records`` (e.g. after per-sample scores were added)."""
+        """Replace the file's contents with ``records`` (:func:`rewrite_predictions`)."""
         self._rewrite(records)
 
     def close(self) -> None:

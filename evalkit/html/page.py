@@ -54,15 +54,28 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def render_page(**context: Any) -> str:
+def _data_json(data: Any) -> str:
+    try:
+        return script_json(data)
+    except ValueError:  # NaN/inf somewhere: walk the data once to replace them
+        return script_json(jsonable(data))
+
+
+@lru_cache(maxsize=1)
+def page_template() -> Any:
+    """The compiled page template (compiled once per process)."""
     import jinja2
 
     env = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)  # lenient: optional section keys
-    template = env.from_string(asset("page.html.j2"))
+    return env.from_string(asset("page.html.j2"))
+
+
+def render_page(**context: Any) -> str:
+    template = page_template()
     data = context.pop("data", {})
     defaults = {"sections": [], "banners": [], "identity": [], "chips": [], "payload": None, "error_types": [], "subsets": [],
                 "names": [], "base": 0, "others": [], "flip_keys": [], "flips_cut": False, "flips_cap": 0}
-    return template.render(**{**defaults, **context}, css=asset("style.css"), js=asset("explorer.js"), data_json=script_json(jsonable(data)),
+    return template.render(**{**defaults, **context}, css=asset("style.css"), js=asset("explorer.js"), data_json=_data_json(data),
                            fmt=fmt, svg=render, version=__version__, max_chars=MAX_FIELD_CHARS)
 
 
