@@ -318,6 +318,7 @@ class Pipeline:
         from evalkit.forked import ForkedCall
 
         call: ForkedCall[GenerationOutcome] = ForkedCall(phase.run)
+        log.debug("generating in a forked child (pid %d) while the metrics load", call.pid)
         try:
             metrics = self.build_metrics()
             from evalkit.warmup import REPORT_MODULES, preload

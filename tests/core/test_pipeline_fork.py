@@ -1,0 +1,125 @@
+"""A light backend's generation phase runs in a forked child while the parent builds the
+metrics: same records and figures as in one process, in another process, stopped early
+when the metrics cannot be built."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import pytest
+from omegaconf import OmegaConf
+
+from evalkit.errors import ConfigError
+from evalkit import hookimpl
+from evalkit.pipeline import Pipeline
+from evalkit.plugins import build_plugin_set
+from evalkit.registry import Registry
+from evalkit.types import Result
+from tests.core.test_experiments_compose import compose_with
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the forked path is Linux-only")
+
+
+class EchoBackend:
+    """Answers each request with its row's label and records which process answered."""
+
+    light = True
+    uses_messages = False
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
+
+    def generate(self, requests, on_result):
+        for request in requests:
+            time.sleep(self.delay)
+            on_result(Result(index=request.index, outputs=[json.dumps({"label": request.row["label"]}, ensure_ascii=False)], reasoning=f"pid {os.getpid()}"))
+
+    def close(self):
+        pass
+
+
+def _broken_metric(wait_for: str = ""):
+    """Fails once the child has finished a sample (so that there is a child to stop)."""
+    deadline = time.monotonic() + 30
+    while wait_for and time.monotonic() < deadline:
+        path = os.path.join(wait_for, "predictions.jsonl")
+        if os.path.exists(path) and open(path, encoding="utf-8").read().count("\n") >= 1:
+            break
+        time.sleep(0.01)
+    raise ConfigError("this metric cannot be built", where="metrics.broken")
+
+
+class _Plugin:
+    @hookimpl
+    def evalkit_register_backends(self, register):
+        register("echo_pid", EchoBackend)
+
+    @hookimpl
+    def evalkit_register_metrics(self, register):
+        register("broken_for_tests", _broken_metric)
+
+
+def _registry() -> Registry:
+    return Registry(build_plugin_set(extra_plugins=[_Plugin()]))
+
+
+def _cfg(*overrides: str):
+    cfg = compose_with(["+experiment=toolcall", "run.progress=false", *overrides])
+    OmegaConf.set_struct(cfg, False)
+    cfg.backend = {"name": "echo_pid"}
+    return cfg
+
+
+def _run(tmp_path, name, *, fork, cfg=None):
+    summary = Pipeline(cfg or _cfg(), tmp_path / name, registry=_registry(), show_progress=False, fork=fork).run()
+    return summary, [json.loads(line) for line in (tmp_path / name / "predictions.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+def _without(record, *keys):
+    return {k: v for k, v in record.items() if k not in keys}
+
+
+def test_forked_and_in_process_runs_give_the_same_records_and_figures(tmp_path):
+    forked, forked_rows = _run(tmp_path, "forked", fork=True)
+    local, local_rows = _run(tmp_path, "local", fork=False)
+    assert {r["reasoning"] for r in forked_rows} != {f"pid {os.getpid()}"}  # answered by another process
+    assert {r["reasoning"] for r in local_rows} == {f"pid {os.getpid()}"}
+    assert [_without(r, "reasoning") for r in forked_rows] == [_without(r, "reasoning") for r in local_rows]
+    assert len(forked_rows) == 48 and all(r["scores"]["tool_exact_match"] is True for r in forked_rows)
+    figures = lambda m: {k: v for k, v in m.items() if k != "wall_time_s"}  # noqa: E731
+    assert figures(forked.metrics) == figures(local.metrics)
+    assert forked.metrics["tool_f1"]["micro"]["f1"] == 1.0
+
+
+def test_a_resumed_forked_run_keeps_finished_samples_and_sends_only_the_rest(tmp_path):
+    run_dir = tmp_path / "resume"
+    _run(tmp_path, "resume", fork=True, cfg=_cfg("data.limit=20"))
+    first = {json.loads(line)["index"]: json.loads(line)["reasoning"] for line in (run_dir / "predictions.jsonl").read_text(encoding="utf-8").splitlines()}
+    summary, rows = _run(tmp_path, "resume", fork=True)
+    assert len(rows) == 48 and summary.metrics["num_samples"] == 48
+    by_index = {r["index"]: r["reasoning"] for r in rows}
+    assert all(by_index[i] == pid for i, pid in first.items())  # kept, not sent again
+    assert {by_index[i] for i in range(20, 48)}.isdisjoint(set(first.values()))  # a new child sent the rest
+
+
+def test_a_metric_that_cannot_be_built_stops_the_child_early(tmp_path):
+    cfg = _cfg()
+    cfg.backend = {"name": "echo_pid", "delay": 0.5}  # 48 samples: 24 s if nobody stopped it
+    cfg.metrics = {"broken": {"name": "broken_for_tests", "wait_for": str(tmp_path / "broken")}}
+    with pytest.raises(ConfigError, match="this metric cannot be built"):
+        Pipeline(cfg, tmp_path / "broken", registry=_registry(), show_progress=False, fork=True).run()
+    rows = (tmp_path / "broken" / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
+    assert 1 <= len(rows) < 48  # interrupted: what it finished is kept, the rest was never sent
+
+
+def test_run_fork_false_keeps_the_generation_in_this_process(tmp_path):
+    _, rows = _run(tmp_path, "off", fork=None, cfg=_cfg("run.fork=false"))
+    assert {r["reasoning"] for r in rows} == {f"pid {os.getpid()}"}
+
+
+def test_run_fork_rejects_other_values(tmp_path):
+    with pytest.raises(ConfigError, match="run.fork must be auto or false"):
+        _run(tmp_path, "bad", fork=None, cfg=_cfg("run.fork=always"))
