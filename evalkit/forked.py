@@ -58,6 +58,13 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+def _interrupt_once(signum: int, frame: Any) -> None:
+    """The child's Ctrl-C: the first SIGINT stops the work; later ones (the parent forwards
+    the one it got, which a terminal also sent here) must not cut its cleanup short."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def _flush_all() -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -93,6 +100,8 @@ class ForkedCall(Generic[T]):
         if pid == 0:  # the child
             os.close(read_fd)
             _die_with_parent(parent)
+            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+                signal.signal(signal.SIGINT, _interrupt_once)
             code = 0
             try:
                 try:
@@ -115,7 +124,8 @@ class ForkedCall(Generic[T]):
         self._exit_code: int | None = None
 
     def interrupt(self) -> None:
-        """Ask the child to stop as Ctrl-C would (it keeps what it finished)."""
+        """Ask the child to stop as Ctrl-C would (it keeps what it finished); only the first
+        request counts, so forwarding a Ctrl-C the child also got is harmless."""
         if self._exit_code is None:
             try:
                 os.kill(self.pid, signal.SIGINT)

@@ -328,15 +328,15 @@ class Pipeline:
             # as the process: keep them out of every later collection (which would otherwise
             # traverse them again and again while records and reports are built).
             gc.freeze()
-        except BaseException as exc:
-            if not isinstance(exc, KeyboardInterrupt):  # Ctrl-C reached the child already
-                call.interrupt()  # a bad metric option ends the run early, not at the end
-            call.wait()
+        except BaseException:
+            call.interrupt()  # a bad metric option (or Ctrl-C) ends the run early, not at the end
+            call.wait()  # the child saves what it finished before it ends
             raise
         try:
             return metrics, call.result()
-        except KeyboardInterrupt:
-            call.wait()  # the child saves what it finished before it ends
+        except KeyboardInterrupt:  # maybe sent to this process only (kill -INT): pass it on
+            call.interrupt()
+            call.wait()
             raise
 
     def _check_backend(self, backend: Any, mode: str, head: Any) -> None:
