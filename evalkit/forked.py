@@ -25,8 +25,6 @@ from typing import Any, Callable, Generic, TypeVar
 
 T = TypeVar("T")
 
-log = logging.getLogger("evalkit")
-
 _PR_SET_PDEATHSIG = 1
 
 

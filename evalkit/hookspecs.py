@@ -14,7 +14,8 @@ and ``run_dir`` (:class:`pathlib.Path`). An option the node sets itself wins.
 Factories per kind (contracts in :mod:`evalkit.types`; guide in ``docs/plugins.md``):
 
 * **backend** ``-> Backend`` (checked with ``isinstance`` when built); class attributes
-  ``uses_messages = False`` (no prompt needs to render) and ``light = True`` (no torch needed);
+  ``uses_messages = False`` (no prompt needs to render) and ``light = True`` (no torch needed: built and run in a forked child
+  while the metrics load, see :mod:`evalkit.forked`);
   a ``from_model(model, tokenizer, ...)`` classmethod serves evaluation during training;
 * **head** ``-> Head`` / :class:`evalkit.types.ScoreHead`; **parser** ``-> parse(text)`` or an
   object with ``parse_message(message)``; ``ValueError`` marks a parse error;
