@@ -92,6 +92,9 @@ class ForkedCall(Generic[T]):
 
     def __init__(self, fn: Callable[[], T]) -> None:
         _flush_all()  # buffered output must not be written twice, once by each process
+        # What exists now lives on in both processes: out of every later collection in
+        # either (and no copy-on-write of its pages when the child's collector would touch them).
+        gc.freeze()
         read_fd, write_fd = os.pipe()
         parent = os.getpid()
         pid = os.fork()
