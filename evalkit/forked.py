@@ -88,7 +88,9 @@ def _payload(kind: str, value: Any) -> bytes:
 
 class ForkedCall(Generic[T]):
     """``fn()`` running in a forked child; :meth:`result` waits for it and returns its value
-    or raises its error (with the child's traceback as a note, shown by ``--verbose``)."""
+    or raises its error (with the child's traceback as a note, shown by ``--verbose``).
+    Objects alive at the fork are frozen out of garbage collection (``gc.freeze``), as
+    Python advises for a fork without exec: meant for a run's own process, not a long-lived one."""
 
     def __init__(self, fn: Callable[[], T]) -> None:
         _flush_all()  # buffered output must not be written twice, once by each process
