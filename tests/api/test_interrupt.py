@@ -21,11 +21,14 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pr
 def _start(base_url, tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1"}
     env.pop("HYDRA_FULL_ERROR", None)
+    # SIGINT back to its default before exec'ing evalkit (as in a terminal), even when whoever
+    # started the tests ignores it (a background job of a non-interactive shell does)
+    default_sigint = "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])"
+    evalkit = script("evalkit")
     return subprocess.Popen(
-        [script("evalkit"), *api_args(base_url, tmp_path, "backend.concurrency=2")],
+        [sys.executable, "-c", default_sigint, evalkit, *api_args(base_url, tmp_path, "backend.concurrency=2")],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         start_new_session=True,  # its own process group, as a terminal's foreground job
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # even if our caller ignores SIGINT
     )
 
 
