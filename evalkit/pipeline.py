@@ -141,7 +141,7 @@ class GenerationPhase:
                 # library, bad checkpoint) fails with its one line and no empty bar.
                 settings = RunSettings(model=pipeline._section("model", {}) or {}, generation=self.generation, cache=cache, progress=progress, run_dir=pipeline.run_dir)
                 backend = build_plugin(pipeline.registry, "backend", pipeline._section("backend"), path="backend", inject=settings)
-                pipeline._check_backend(backend, self.mode, self.head)
+                pipeline._check_backend(backend, self.mode)
                 with progress:
                     if self.mode == "score":
                         backend.score(requests, self.head, on_result)
@@ -339,7 +339,7 @@ class Pipeline:
             call.wait()
             raise
 
-    def _check_backend(self, backend: Any, mode: str, head: Any) -> None:
+    def _check_backend(self, backend: Any, mode: str) -> None:
         name = self._section("backend", {}).get("name")
         if not isinstance(backend, Backend):
             raise PluginError(

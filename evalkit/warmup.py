@@ -1,8 +1,8 @@
-"""Fixed costs out of the way: heavy imports started early in the background, or avoided.
+"""Fixed costs out of the way: heavy imports done while other work runs, or avoided.
 
-* :func:`start_background_import` imports modules on a daemon thread, so a run can start its
-  backend (requests in flight, a model loading) while, say, torch and torchmetrics load.
-  A failure there is silent: the real import later raises it where it belongs.
+* :func:`preload` imports what the reports need (``REPORT_MODULES``) while a forked child
+  still sends a run's requests; a failure there is silent: the real import later raises it
+  where it belongs.
 * :func:`import_torchmetrics` imports torchmetrics without importing transformers or
   ``scipy.signal``. torchmetrics binds ``from transformers import AutoModel, ...`` at import
   time for BERTScore, InfoLM and CLIPScore (about 2-4 s on a small machine), and its audio
@@ -44,25 +44,6 @@ def preload(modules: Iterable[str]) -> None:
                 getattr(module, function)()
         except Exception:  # noqa: BLE001 - re-raised by the real import, where it is used
             pass
-
-
-def start_background_import(modules: Iterable[str]) -> threading.Thread:
-    """Import ``modules`` (in order) on a daemon thread; returns the started thread."""
-    names = list(modules)
-
-    def run() -> None:
-        for name in names:
-            try:
-                if name == "torchmetrics":
-                    import_torchmetrics()
-                else:
-                    importlib.import_module(name)
-            except BaseException:  # noqa: BLE001 - re-raised by the real import, where it is used
-                pass
-
-    thread = threading.Thread(target=run, name="evalkit-import", daemon=True)
-    thread.start()
-    return thread
 
 
 class _Deferred:

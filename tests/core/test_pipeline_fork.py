@@ -20,7 +20,7 @@ from evalkit.registry import Registry
 from evalkit.types import Result
 from tests.core.test_experiments_compose import compose_with
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the forked path is Linux-only")
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="evalkit forks its generation only on Linux; elsewhere runs take the in-process path the rest of the suite covers")
 
 
 class EchoBackend:
