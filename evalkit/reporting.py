@@ -66,7 +66,7 @@ def write_reports(cfg: Any, summary: Any, registry: Registry | None = None, *, c
     if core.get("html", True):
         written.extend(_write_html(ctx))
     if core.get("console", True) if console is None else console:
-        from evalkit.report import print_summary
+        from evalkit.console import print_summary
 
         print_summary(summary.metrics, summary.run_dir)
     return written

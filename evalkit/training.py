@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,14 +24,14 @@ from evalkit.factory import build_plugin, generation_from_config
 from evalkit.prompts import PromptBuilder
 from evalkit.prompts import prompt_from_config as prompts_from_node
 from evalkit.records import REQUEST_ERROR, ParserRunner, build_record, make_parser
+from evalkit.pipeline import METRICS_FILE
+from evalkit.store import PREDICTIONS_FILE, rewrite_predictions  # noqa: F401 - PREDICTIONS_FILE kept importable here
 from evalkit.summary import add_sample_scores, record_counts, scored_records, to_jsonable, update_metrics
 from evalkit.types import Backend, GenerationConfig, Request, Result, Sample
 
 if TYPE_CHECKING:  # pragma: no cover
     from evalkit.registry import Registry
 
-PREDICTIONS_FILE = "predictions.jsonl"
-METRICS_FILE = "metrics.json"
 TRANSFORMS = ("none", "sigmoid", "argmax", "softmax")
 # Result subtrees with open-ended keys (one entry per tool name): kept in metrics.json, not
 # logged as scalars, so the set of logged names stays stable from one evaluation to the next.
@@ -271,11 +270,7 @@ class GenerationEvalResult:
         """``predictions.jsonl`` (dataset order) and ``metrics.json`` into ``directory``."""
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
-        tmp = out / (PREDICTIONS_FILE + ".tmp")
-        with tmp.open("w", encoding="utf-8") as fh:
-            for record in self.records:
-                fh.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
-        os.replace(tmp, out / PREDICTIONS_FILE)
+        rewrite_predictions(out, self.records)
         payload: dict[str, Any] = {**to_jsonable(self.results), **self.counts}
         if step is not None:
             payload["step"] = step

@@ -28,7 +28,7 @@ from typing import Any, Iterable, Iterator
 # What writing a run's reports imports and compiles (report.xlsx, report.html, the console
 # table): done while a forked child still sends requests, it costs the run's tail nothing.
 REPORT_MODULES = (
-    "openpyxl", "openpyxl.styles", "openpyxl.utils", "evalkit.excel", "evalkit.report", "rich.console", "rich.table",
+    "openpyxl", "openpyxl.styles", "openpyxl.utils", "evalkit.excel", "evalkit.console", "rich.console", "rich.table",
     "evalkit.html", "evalkit.html.page:page_template",
 )
 

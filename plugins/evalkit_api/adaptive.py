@@ -56,11 +56,6 @@ class AIMDLimit:
         self.limit = float(self.maximum)
         self._needed = max(2, math.ceil(self.threshold * self.window))
 
-    @property
-    def rate_limited_share(self) -> float:
-        """Share of the replies counted since the last decrease (at most ``window``) that were 429."""
-        return self._recent_limited / len(self._recent) if self._recent else 0.0
-
     def _count(self, rate_limited: bool) -> None:
         self._recent.append(rate_limited)
         self._recent_limited += rate_limited

@@ -14,9 +14,12 @@ Nothing here imports transformers except the ``TrainerCallback`` base class (whe
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Literal, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping, Sequence
 
 from evalkit.errors import ConfigError
+
+if TYPE_CHECKING:
+    from evalkit.registry import Registry
 # The shared pieces moved to evalkit.training; they stay importable from here (see __all__).
 from evalkit.training import (
     DEFAULT_SKIP_FIELDS,
@@ -26,6 +29,7 @@ from evalkit.training import (
     GenerationEval,
     GenerationEvalResult,
     build_metrics,
+    compute_all,
     disable_sync,
     eval_mode,
     flatten_results,
@@ -111,9 +115,7 @@ class EvalKitComputeMetrics:
         return self.compute()
 
     def compute(self) -> dict[str, float]:
-        results = {key: metric.compute() for key, metric in self.metrics.items()}
-        for metric in self.metrics.values():
-            metric.reset()
+        results = compute_all(self.metrics)
         if self.include_key:
             return flatten_results(results, sep=self.sep, skip_fields=self.skip_fields)
         flat: dict[str, float] = {}

@@ -23,8 +23,7 @@ from evalkit.metric import EvalkitMetric
 from evalkit.toolspec import fc_name, function_docs
 from evalkit_tools.calls import CallError, call_names
 
-COUNTS = ("hallucinated_function", "missed_call", "spurious_call")
-COLUMNS = ("samples", "calls", *COUNTS)
+from evalkit_tools.error_sheet import COLUMNS, COUNTS, call_error_rows  # noqa: E402,F401 - kept importable here
 
 
 def _names(calls: Any) -> list[str]:
@@ -120,17 +119,3 @@ class ToolCallErrors(EvalkitMetric):
         if int(self.unknown_offer):
             out["hallucinated_function"] = None
         return out
-
-
-def call_error_rows(metrics: Mapping[str, Any]) -> list[list[Any]]:
-    """Rows of the report's "call errors" sheet: a header, then one row per
-    ``tool_call_errors``-shaped result in ``metrics.json`` (key, counts, shares of samples)."""
-    header = ["metric", *COLUMNS, "missed_call_rate", "spurious_call_rate"]
-    rows: list[list[Any]] = [header]
-    for key, value in metrics.items():
-        if not isinstance(value, Mapping) or not all(name in value for name in (*COUNTS, "samples")):
-            continue
-        samples = value["samples"] or 0
-        rates = [value["missed_call"] / samples if samples else None, value["spurious_call"] / samples if samples else None]
-        rows.append([key, *(value.get(name) for name in COLUMNS), *rates])
-    return rows if len(rows) > 1 else []

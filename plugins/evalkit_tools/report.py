@@ -101,7 +101,7 @@ class ToolCallReport:
             excel.append_rows(sheet, rows)
             excel.format_sheet(sheet, widths={1: 32})
             _chart(sheet, len(rows))
-        from evalkit_tools.call_errors import call_error_rows
+        from evalkit_tools.error_sheet import call_error_rows
 
         call_errors = call_error_rows(ctx.metrics)
         if call_errors:

@@ -57,11 +57,15 @@ def route_vllm_logs() -> str | None:
                 logger.removeHandler(handler)
             logger.propagate = True
     elif path:
-        handler = logging.FileHandler(path, mode="a", encoding="utf-8")
-        handler.setFormatter(logging.Formatter(_FORMAT))
+        handler = None
         for name in LOGGERS:
-            logging.getLogger(name).addHandler(handler)
-            logging.getLogger(name).propagate = False
+            logger = logging.getLogger(name)
+            if not any(isinstance(h, logging.FileHandler) and h.baseFilename == os.path.abspath(path) for h in logger.handlers):
+                if handler is None:  # one handler for all of them, and none again on a later call
+                    handler = logging.FileHandler(path, mode="a", encoding="utf-8")
+                    handler.setFormatter(logging.Formatter(_FORMAT))
+                logger.addHandler(handler)
+            logger.propagate = False
     for handler in root.handlers:
         if not isinstance(handler, logging.FileHandler) and not any(isinstance(f, DropVLLM) for f in handler.filters):
             handler.addFilter(DropVLLM())

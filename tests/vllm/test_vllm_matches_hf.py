@@ -17,7 +17,7 @@ import subprocess
 import pytest
 
 from tests.conftest import read_jsonl, script
-from tests.vllm.conftest import MAX_MODEL_LEN, llm, tiny_model_dir  # noqa: F401  (session engine and checkpoint)
+from tests.vllm.conftest import MAX_MODEL_LEN
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
@@ -27,7 +27,7 @@ VLLM_NATIVE_LINE = re.compile(r"^(?:\(\w+ pid=\d+\) )?(?:INFO|WARNING|DEBUG|ERRO
 
 
 @pytest.fixture(scope="module")
-def runs(tiny_model_dir, tmp_path_factory):  # noqa: F811
+def runs(tiny_model_dir, tmp_path_factory):
     """One CLI run per backend, defaults only (no dtype), started together."""
     root = tmp_path_factory.mktemp("agree")
     common = ["+experiment=toolcall", f"model.path={tiny_model_dir}", f"data.limit={LIMIT}", f"generation.max_new_tokens={NEW_TOKENS}",
@@ -69,7 +69,7 @@ def test_vllm_logs_go_to_run_log_and_the_dtype_is_said_once(runs):
     assert len(said) == 1 and "loading weights as float32 (backend.dtype=auto: float32 on CPU, as backend=hf)" in said[0]
 
 
-def test_default_vllm_and_hf_give_the_same_greedy_tokens(runs, tiny_model_dir, llm):  # noqa: F811
+def test_default_vllm_and_hf_give_the_same_greedy_tokens(runs, tiny_model_dir, llm):
     from vllm import SamplingParams
 
     hf_rows, vllm_rows = read_jsonl(runs / "hf" / "predictions.jsonl"), read_jsonl(runs / "vllm" / "predictions.jsonl")
