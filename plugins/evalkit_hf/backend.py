@@ -25,6 +25,7 @@ from typing import Any, Mapping, Sequence
 
 from evalkit.cache import CachedGeneration, ResponseCache, cache_prompt
 from evalkit.errors import BackendError, ConfigError, EvalKitError, missing_dependency
+from evalkit.paths import read_chat_template
 from evalkit.types import GenerationConfig, OnResult, Request, Result, chat_messages
 
 from evalkit_hf.checkpoint import Checkpoint
@@ -90,7 +91,7 @@ class HFBackend:
         self.batch_size = batch_size
         self.max_length = max_length
         self.attn_implementation = attn_implementation
-        self.chat_template = _read_template(chat_template)
+        self.chat_template = read_chat_template(chat_template)
         # null values are dropped, so the shipped `enable_thinking: null` means "the template's default".
         self.chat_template_kwargs = {k: v for k, v in (chat_template_kwargs or {}).items() if v is not None}
         self.generation = generation or GenerationConfig()
@@ -464,14 +465,6 @@ def _hidden_size(model: Any) -> int:
     return int(text.hidden_size)
 
 
-def _read_template(value: str | None) -> str | None:
-    """One rule for every backend: :func:`evalkit.paths.read_chat_template`."""
-    from evalkit.paths import read_chat_template
-
-    return read_chat_template(value)
-
-
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0][:300] if text else type(exc).__name__
-

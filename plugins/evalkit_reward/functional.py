@@ -288,11 +288,17 @@ def is_ties_row(target: Any) -> bool:
     return isinstance(target, Mapping) and isinstance(target.get("ties"), Mapping)
 
 
-def ties_row(pred: Any, target: Any) -> list[float]:
-    """A Ties row as numbers: ``[group (0 ref, 1 tied), prompt id, num_correct, n, *scores]``."""
-    scores = response_scores(pred)
+def ties_record(pred: Any, target: Any) -> tuple[int, int, int, list[float]]:
+    """A Ties sample: ``(group (0 ref, 1 tied), prompt id, num_correct, scores)``."""
     ties = target["ties"]
-    return [0.0 if ties["group"] == "ref" else 1.0, float(ties["prompt"]), float(target["num_correct"]), float(len(scores)), *scores]
+    return (0 if ties["group"] == "ref" else 1, int(float(ties["prompt"])), int(float(target["num_correct"])), [float(s) for s in response_scores(pred)])
+
+
+def ties_row(pred: Any, target: Any) -> list[float]:
+    """A Ties row as numbers (a metric state): ``[group, prompt id, num_correct, n, *scores]``;
+    :func:`ties_decode` reads it back as :func:`ties_record` tuples."""
+    group, prompt, correct, scores = ties_record(pred, target)
+    return [float(group), float(prompt), float(correct), float(len(scores)), *scores]
 
 
 def ties_decode(flat: np.ndarray) -> list[tuple[int, int, int, list[float]]]:
@@ -387,7 +393,7 @@ def best_of_n_compute(row_scores: np.ndarray, subsets: Sequence[str | None], tie
 
 def best_of_n(preds: Sequence[Any], targets: Sequence[Any]) -> dict[str, Any]:
     rows = np.asarray([best_of_n_row(p, t) for p, t in zip(preds, targets)], dtype=np.float64)
-    ties = [ties_decode(np.asarray(ties_row(p, t)))[0] for p, t in zip(preds, targets) if is_ties_row(t)]
+    ties = [ties_record(p, t) for p, t in zip(preds, targets) if is_ties_row(t)]
     return best_of_n_compute(rows, [_subset(t) for t in targets], ties)
 
 

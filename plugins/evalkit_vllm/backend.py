@@ -35,7 +35,7 @@ from typing import Any, Mapping, Sequence
 
 from evalkit.cache import CachedGeneration, ResponseCache, cache_prompt
 from evalkit.errors import BackendError, ConfigError
-from evalkit.paths import resolve_path
+from evalkit.paths import read_chat_template, resolve_path
 from evalkit.types import GenerationConfig, OnResult, Request, Result, chat_messages
 
 from evalkit_vllm import diagnose
@@ -80,13 +80,6 @@ def fingerprint(directory: Path) -> str:
     except OSError:
         return "unreadable"
     return hashlib.sha256("\n".join(entries).encode()).hexdigest()[:16]
-
-
-def _read_template(value: str | None) -> str | None:
-    """One rule for every backend: :func:`evalkit.paths.read_chat_template`."""
-    from evalkit.paths import read_chat_template
-
-    return read_chat_template(value)
 
 
 class VLLMBackend:
@@ -211,7 +204,7 @@ class VLLMBackend:
             length_penalty=length_penalty,
         )
         self.prompt_spec = PromptSpec(
-            chat_template=_read_template(chat_template),
+            chat_template=read_chat_template(chat_template),
             chat_template_kwargs=dict(chat_template_kwargs or {}),
             sort_prompts=sort_prompts,
             chunk_size=chunk_size,
@@ -394,4 +387,3 @@ def _check_positive(**values: int) -> None:
     for key, value in values.items():
         if value < 1:
             raise ConfigError(f"{key} must be >= 1, got {value}", where=f"backend.{key}")
-
