@@ -141,9 +141,12 @@ class GenerationPhase:
                 # library, bad checkpoint) fails with its one line and no empty bar.
                 settings = RunSettings(model=pipeline._section("model", {}) or {}, generation=self.generation, cache=cache, progress=progress, run_dir=pipeline.run_dir)
                 backend = build_plugin(pipeline.registry, "backend", pipeline._section("backend"), path="backend", inject=settings)
-                pipeline._check_backend(backend, self.mode)
+                judging = self.mode == "score" and getattr(self.head, "wants", None) == "generations"
+                pipeline._check_backend(backend, "generate" if judging else self.mode)
                 with progress:
-                    if self.mode == "score":
+                    if judging:  # a head that scores by generating (a pairwise judge): any text backend
+                        self.head.score_generations(backend.generate, requests, on_result)
+                    elif self.mode == "score":
                         backend.score(requests, self.head, on_result)
                     else:
                         backend.generate(requests, on_result)

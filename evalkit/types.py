@@ -270,9 +270,10 @@ class ScoreHead(Protocol):
       implicit rewards are heads of this form (``evalkit_reward``). A runtime may also offer
       ``pooled_scores(ids)`` and ``response_logprobs(ids, starts, path, average)`` (vLLM's
       pooling runner and ``prompt_logprobs``), which heads use when present.
-    * generation — ``wants = "generations"``: the backend calls
-      ``score_generations(generate, requests, on_result)`` with its own ``generate``; a pairwise
-      judge asks each pair in both orders this way (API, vLLM, HF backends).
+    * generation — ``wants = "generations"``: the pipeline calls
+      ``score_generations(generate, requests, on_result)`` with the backend's ``generate``, so
+      any text backend serves it (API, vLLM, HF); a pairwise judge asks each pair in both
+      orders this way.
     """
 
     mode: str

@@ -313,12 +313,6 @@ class ApiBackend:
                 pass
         thread.join(30)
 
-    def score(self, requests: Sequence[Request], head: Any, on_result: Callable[[Result], None]) -> None:
-        """Heads that generate (a pairwise judge, ``wants="generations"``) get this backend's generate."""
-        if getattr(head, "wants", None) != "generations":
-            raise ConfigError(f"head {type(head).__name__} cannot be scored by backend 'api'", where="head.name", fix="use backend=hf or backend=vllm for score heads")
-        head.score_generations(self.generate, list(requests), on_result)
-
     def close(self) -> None:
         """Nothing to release: the HTTP session lives only as long as one ``generate`` call."""
 

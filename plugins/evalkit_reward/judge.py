@@ -10,8 +10,8 @@ which the ``pairwise`` metric counts in ``ties`` (or as ½ with ``ties: half``).
 keeps ``verdicts`` (the two letters, ``null`` when unreadable), ``consistent`` and the judge's
 texts.
 
-The head only needs a backend's ``generate(requests, on_result)``: a backend's ``score``
-hands ``wants = "generations"`` heads to :meth:`JudgeHead.score_generations`, and
+The head only needs a backend's ``generate(requests, on_result)``: the pipeline hands
+``wants = "generations"`` heads to :meth:`JudgeHead.score_generations`, and
 :meth:`JudgeHead.judge` runs it over any backend object directly (the API backend against an
 OpenAI-compatible server, vLLM, HF). A failed judge request fails its sample (retried on resume).
 """

@@ -344,11 +344,8 @@ class VLLMBackend:
 
     # -- score (sequence-level heads: reward models, DPO log-probs) --------------------------
     def score(self, requests: Sequence[Request], head: Any, on_result: OnResult) -> None:
-        """Hand a ``wants="sequences"`` head vLLM's runtime (pooling API, prompt log-probs); a
-        ``wants="generations"`` head (a pairwise judge) this backend's ``generate``."""
-        if getattr(head, "wants", None) == "generations":
-            head.score_generations(self.generate, list(requests), on_result)
-            return
+        """Hand a ``wants="sequences"`` head vLLM's runtime (pooling API, prompt log-probs);
+        ``wants="generations"`` heads (a pairwise judge) are run by the pipeline over ``generate``."""
         if getattr(head, "wants", None) != "sequences":
             raise ConfigError(f"head {type(head).__name__} cannot be scored by backend 'vllm' (wants={getattr(head, 'wants', None)!r})", where="head.name", fix="use backend=hf for token-level heads")
         if self._scoring is None:

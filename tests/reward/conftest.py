@@ -65,3 +65,22 @@ def policy_ref_dirs(tmp_path_factory) -> tuple[Path, Path]:
 
     return (build_tiny_chat_model(tmp_path_factory.mktemp("policy") / "model", seed=10),
             build_tiny_chat_model(tmp_path_factory.mktemp("ref") / "model", seed=11))
+
+
+def assert_judge_run(tmp_path: Path, *backend_args: str) -> None:
+    """``+experiment=reward head=judge`` on the demo policy through the CLI: two generations per
+    pair, verdicts combined (the tiny random policy rarely writes a verdict: ties, counted so)."""
+    import json
+
+    from tests.conftest import read_jsonl, run_cli
+
+    proc = run_cli(["+experiment=reward", "head=judge", *backend_args, "model=dpo_demo", "generation.max_new_tokens=4", f"hydra.run.dir={tmp_path}"], timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    records = read_jsonl(tmp_path / "predictions.jsonl")
+    assert len(records) == metrics["pairwise"]["total"] == 24 and metrics["num_failed"] == 0
+    for r in records:
+        pred = r["prediction"]
+        assert len(pred["judgements"]) == 2 and len(pred["verdicts"]) == 2
+        assert (pred["chosen"], pred["rejected"]) in ((1.0, 0.0), (0.0, 1.0), (0.5, 0.5))
+    assert metrics["pairwise"]["ties"] == sum(r["prediction"]["chosen"] == 0.5 for r in records)

@@ -8,6 +8,7 @@ import pytest
 from openpyxl import load_workbook
 
 from tests.conftest import error_line, read_jsonl, run_cli
+from tests.reward.conftest import assert_judge_run
 
 
 def test_reward_experiment_offline(tmp_path):
@@ -67,3 +68,9 @@ def test_four_reward_shards_merge_to_the_unsharded_run(tmp_path):
     merged = json.loads((tmp_path / "merged" / "metrics.json").read_text())
     single = json.loads((full / "metrics.json").read_text())
     assert merged["pairwise"] == single["pairwise"] and merged["calibration"] == single["calibration"]
+
+
+
+def test_judge_head_on_the_hf_backend_through_the_cli(tmp_path):
+    """``head=judge`` needs only a backend's ``generate``: the pipeline runs it over backend=hf too."""
+    assert_judge_run(tmp_path, "backend=hf")

@@ -22,6 +22,7 @@ from evalkit.errors import BackendError  # noqa: E402
 from evalkit.types import Request  # noqa: E402
 from evalkit_reward.heads import DPOHead, RewardHead  # noqa: E402
 from tests.conftest import read_jsonl, run_cli  # noqa: E402
+from tests.reward.conftest import assert_judge_run  # noqa: E402
 
 from .test_heads import _logp, assert_classifier_scores, random_rows, side_ids  # noqa: E402
 
@@ -94,16 +95,5 @@ def test_reward_experiment_on_vllm_equals_hf(tmp_path):
 
 
 def test_judge_head_on_vllm_through_the_cli(tmp_path):
-    """``head=judge`` on backend=vllm end to end: two generations per pair, verdicts combined
-    (the tiny random policy rarely writes a verdict: those pairs are ties, and counted so)."""
-    proc = run_cli(["+experiment=reward", "head=judge", "backend=vllm", "model=dpo_demo", "backend.dtype=float32", "backend.max_model_len=2048",
-                    "generation.max_new_tokens=4", f"hydra.run.dir={tmp_path}"], timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    metrics = json.loads((tmp_path / "metrics.json").read_text())
-    records = read_jsonl(tmp_path / "predictions.jsonl")
-    assert len(records) == metrics["pairwise"]["total"] == 24 and metrics["num_failed"] == 0
-    for r in records:
-        pred = r["prediction"]
-        assert len(pred["judgements"]) == 2 and len(pred["verdicts"]) == 2
-        assert (pred["chosen"], pred["rejected"]) in ((1.0, 0.0), (0.0, 1.0), (0.5, 0.5))
-    assert metrics["pairwise"]["ties"] == sum(r["prediction"]["chosen"] == 0.5 for r in records)
+    """``head=judge`` on backend=vllm end to end (see :func:`assert_judge_run`)."""
+    assert_judge_run(tmp_path, "backend=vllm", "backend.dtype=float32", "backend.max_model_len=2048")
