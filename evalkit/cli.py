@@ -424,6 +424,10 @@ def main(argv: list[str] | None = None) -> None:
     from evalkit.hydra_compose import install as single_composition
 
     single_composition()
+    if argv is None:  # the console script: requests may start in a child forked now (Linux)
+        from evalkit import prefork_job
+
+        prefork_job.start(args)
     try:
         _hydra_main()
     except KeyboardInterrupt:

@@ -6,6 +6,10 @@ sends the requests and persists each record while the parent loads the metrics' 
 on the other core; the child's return value (or its error, traceback attached) comes back
 through a pipe. See docs/design.md ("Fixed cost").
 
+:class:`Prefork` goes one step earlier for the console script: a child forked before the
+config is composed imports what the requests need while the parent composes, then takes the
+generation phase as its one job.
+
 Only where it is safe: Linux, ``os.fork``, no other thread running in the parent and torch
 not loaded yet (:func:`can_fork`). The child dies with its parent (``PR_SET_PDEATHSIG``)
 and never returns into the parent's stack: it leaves through ``os._exit``.
@@ -86,6 +90,33 @@ def _payload(kind: str, value: Any) -> bytes:
         return pickle.dumps(("error", ChildError(f"the forked child's result cannot be sent back: {exc}")))
 
 
+def _arm_interrupt() -> None:
+    """In a child: the first SIGINT stops its work, later ones are ignored (see
+    :func:`_interrupt_once`); a parent that ignores SIGINT passes that on unchanged."""
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _interrupt_once)
+
+
+def _run_child(fn: Callable[[], Any], write_fd: int) -> None:
+    """The child's whole life after the fork: run ``fn``, send its value or error through
+    ``write_fd``, leave through ``os._exit`` (never back into the parent's stack)."""
+    code = 0
+    try:
+        try:
+            data = _payload("ok", fn())
+        except BaseException as exc:  # noqa: BLE001 - every error goes to the parent
+            if hasattr(exc, "add_note"):
+                exc.add_note("in the forked child (pid %d):\n%s" % (os.getpid(), "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()))
+            data = _payload("error", exc)
+        with os.fdopen(write_fd, "wb") as pipe:
+            pipe.write(data)
+    except BaseException:  # noqa: BLE001 - the parent sees no result and says so
+        code = 1
+    finally:
+        _flush_all()
+        os._exit(code)
+
+
 class ForkedCall(Generic[T]):
     """``fn()`` running in a forked child; :meth:`result` waits for it and returns its value
     or raises its error (with the child's traceback as a note, shown by ``--verbose``).
@@ -103,24 +134,19 @@ class ForkedCall(Generic[T]):
         if pid == 0:  # the child
             os.close(read_fd)
             _die_with_parent(parent)
-            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-                signal.signal(signal.SIGINT, _interrupt_once)
-            code = 0
-            try:
-                try:
-                    data = _payload("ok", fn())
-                except BaseException as exc:  # noqa: BLE001 - every error goes to the parent
-                    if hasattr(exc, "add_note"):
-                        exc.add_note("in the forked child (pid %d):\n%s" % (os.getpid(), "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()))
-                    data = _payload("error", exc)
-                with os.fdopen(write_fd, "wb") as pipe:
-                    pipe.write(data)
-            except BaseException:  # noqa: BLE001 - the parent sees no result and says so
-                code = 1
-            finally:
-                _flush_all()
-                os._exit(code)
+            _arm_interrupt()
+            _run_child(fn, write_fd)
         os.close(write_fd)
+        self._attach(pid, read_fd)
+
+    @classmethod
+    def attached(cls, pid: int, read_fd: int) -> "ForkedCall[Any]":
+        """The handle of a call already running in child ``pid`` (see :class:`Prefork`)."""
+        call: ForkedCall[Any] = cls.__new__(cls)
+        call._attach(pid, read_fd)
+        return call
+
+    def _attach(self, pid: int, read_fd: int) -> None:
         self.pid = pid
         self._pipe = os.fdopen(read_fd, "rb")
         self._outcome: tuple[str, Any] | None = None
@@ -176,3 +202,135 @@ class ForkedCall(Generic[T]):
                 self._reap()
             except BaseException:  # noqa: BLE001 - a second Ctrl-C while waiting: keep waiting
                 continue
+
+
+class Prefork:
+    """A child forked at the start of a console-script run, before the config exists.
+
+    While the parent composes the config, the child imports what a light backend's requests
+    need (``warm``: aiohttp, the pipeline's modules, the plugin registry); then it waits for
+    one job. :meth:`submit` hands it a picklable call and returns its :class:`ForkedCall`
+    handle, so the requests start without paying for those imports (they were made on the
+    other core) or for forking a process that has grown. :meth:`cancel` ends it unused (a
+    run that loads a model, ``run.fork=false``); it also ends when the parent does (pipe
+    closed, ``PR_SET_PDEATHSIG``). A Ctrl-C while it waits ends it quietly.
+
+    ``context`` is called in the parent at :meth:`submit`; it returns a picklable
+    ``(function, args)`` that the child calls first, to take on what the parent set up after
+    the fork (its environment, working directory, logging).
+    """
+
+    def __init__(self, warm: Callable[[], None], context: Callable[[], tuple[Callable[..., Any], tuple[Any, ...]]] | None = None) -> None:
+        self._context = context
+        _flush_all()
+        job_read, job_write = os.pipe()
+        result_read, result_write = os.pipe()
+        parent = os.getpid()
+        pid = os.fork()
+        if pid == 0:  # the child
+            os.close(job_write)
+            os.close(result_read)
+            _die_with_parent(parent)
+            _arm_interrupt()
+            self._serve(warm, job_read, result_write)
+        os.close(job_read)
+        os.close(result_write)
+        self.pid = pid
+        self._job: int | None = job_write
+        self._result: int | None = result_read
+
+    @staticmethod
+    def _serve(warm: Callable[[], None], job_read: int, result_write: int) -> None:
+        chunks: list[bytes] = []
+
+        def receive() -> None:  # meanwhile: the parent's write must not wait for the warm-up
+            with os.fdopen(job_read, "rb") as pipe:
+                chunks.append(pipe.read())
+
+        try:
+            reader = threading.Thread(target=receive, name="evalkit-prefork-job", daemon=True)
+            reader.start()
+            try:
+                warm()
+            except Exception:  # noqa: BLE001 - the job's own imports raise it where it belongs
+                pass
+            reader.join()
+            data = b"".join(chunks)
+            if not data:  # cancelled, or the parent is gone
+                os._exit(0)
+            gc.disable()  # thousands of new objects (the samples): no collection over them meanwhile
+            enter, enter_args, fn, args = pickle.loads(data)
+            gc.enable()
+        except BaseException:  # noqa: BLE001 - a Ctrl-C while waiting: the parent reports it
+            os._exit(0)
+
+        def job() -> Any:
+            if enter is not None:
+                enter(*enter_args)
+            return fn(*args)
+
+        _run_child(job, result_write)
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> "ForkedCall[T] | None":
+        """Run ``fn(*args)`` (picklable: a module-level function and plain data) in the child;
+        None when the child is gone (the caller forks afresh)."""
+        if self._job is None or self._result is None:
+            return None
+        enter, enter_args = self._context() if self._context is not None else (None, ())
+        data = pickle.dumps((enter, enter_args, fn, args), protocol=pickle.HIGHEST_PROTOCOL)
+        job, self._job = self._job, None
+        try:
+            with os.fdopen(job, "wb") as pipe:
+                pipe.write(data)
+        except OSError:  # BrokenPipeError: the child ended meanwhile
+            self.cancel()
+            return None
+        result, self._result = self._result, None
+        return ForkedCall.attached(self.pid, result)
+
+    def cancel(self) -> None:
+        """End the child unused (idempotent; nothing once a job was handed over): it holds
+        nothing yet, so it is simply killed."""
+        if self._job is not None:
+            os.close(self._job)
+            self._job = None
+        if self._result is not None:
+            os.close(self._result)
+            self._result = None
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            os.waitpid(self.pid, 0)
+
+
+_prefork: Prefork | None = None
+
+
+def start_prefork(warm: Callable[[], None], context: Callable[[], tuple[Callable[..., Any], tuple[Any, ...]]] | None = None) -> Prefork | None:
+    """Fork the process's :class:`Prefork` child where :func:`can_fork` allows (once)."""
+    global _prefork
+    if _prefork is None and can_fork():
+        import atexit
+
+        _prefork = Prefork(warm, context)
+        atexit.register(release_prefork)
+    return _prefork
+
+
+def take_prefork() -> Prefork | None:
+    """The waiting :class:`Prefork` child, handed out once (None when there is none)."""
+    global _prefork
+    prefork, _prefork = _prefork, None
+    return prefork
+
+
+def release_prefork() -> None:
+    """End the waiting :class:`Prefork` child, if any, unused."""
+    prefork = take_prefork()
+    if prefork is not None:
+        prefork.cancel()
+
+
+def has_prefork() -> bool:
+    return _prefork is not None

@@ -172,6 +172,7 @@ class Pipeline:
         self.registry = registry or default_registry()
         self.show_progress = show_progress
         self.fork = fork  # None: as run.fork says (auto: where it is safe and helps)
+        self._default_registry = registry is None  # what a pre-forked child rebuilds for itself
 
     # -- composition -------------------------------------------------------------------
     def _section(self, key: str, default: Any = None) -> Any:
@@ -247,26 +248,38 @@ class Pipeline:
         except DataError:
             return None
 
-    # -- running -----------------------------------------------------------------------
-    def run(self) -> RunSummary:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        for stale in (METRICS_FILE, "report.xlsx", "report.html"):
-            (self.run_dir / stale).unlink(missing_ok=True)  # a failed re-run must not look finished
+    def generation_phase(self, samples: list[Sample], *, resume: bool, uses_messages: bool) -> GenerationPhase:
+        """The run's generation phase over ``samples`` (built the same way in a pre-forked child)."""
         registry = self.registry
-        self.check_top_level()
-        backend_factory = self.check_backend_config()
-        run_cfg, _ = split_section("run", self._section("run", {}))
-        samples = self.load_samples()
-        data_path = self._section("data", {}).get("path")
-        previous = read_run_info(self.run_dir)
-        info = write_run_info(self.run_dir, self.cfg, samples, resolve_path(data_path) if data_path else "", fingerprint=self.fingerprint())
-        same_setup = previous.get("fingerprint") in (None, info["fingerprint"]) and previous.get("dataset", {}).get("sha256") in (None, info["dataset"]["sha256"])
         generation = generation_from_config(self._section("generation", {}) or {})
         head = build_plugin(registry, "head", self._section("head", {"name": "lm"}), path="head")
         mode = getattr(head, "mode", "generate")
         parser = make_parser(registry, self._section("parser")) if mode == "generate" else None
         prompts = self.make_prompts() if mode == "generate" else None
         tools = self.make_tools() if mode == "generate" else None
+        return GenerationPhase(
+            self, samples, generation=generation, head=head, mode=mode, parser=parser, prompts=prompts, tools=tools,
+            resume=resume, uses_messages=uses_messages,
+        )
+
+    # -- running -----------------------------------------------------------------------
+    def run(self) -> RunSummary:
+        from evalkit.forked import release_prefork
+
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        for stale in (METRICS_FILE, "report.xlsx", "report.html"):
+            (self.run_dir / stale).unlink(missing_ok=True)  # a failed re-run must not look finished
+        self.check_top_level()
+        backend_factory = self.check_backend_config()
+        run_cfg, _ = split_section("run", self._section("run", {}))
+        forks = self._forks(run_cfg, backend_factory)
+        if not forks:
+            release_prefork()  # a run that loads a model (or run.fork=false) has no use for it
+        samples = self.load_samples()
+        data_path = self._section("data", {}).get("path")
+        previous = read_run_info(self.run_dir)
+        info = write_run_info(self.run_dir, self.cfg, samples, resolve_path(data_path) if data_path else "", fingerprint=self.fingerprint())
+        same_setup = previous.get("fingerprint") in (None, info["fingerprint"]) and previous.get("dataset", {}).get("sha256") in (None, info["dataset"]["sha256"])
         resume = bool(run_cfg.get("resume", True))
         if resume and not same_setup and (self.run_dir / "predictions.jsonl").exists():
             log.warning(
@@ -275,15 +288,17 @@ class Pipeline:
             )
             resume = False
         by_index = {s.index: s for s in samples}
-        phase = GenerationPhase(
-            self, samples, generation=generation, head=head, mode=mode, parser=parser, prompts=prompts, tools=tools,
-            resume=resume, uses_messages=bool(getattr(backend_factory, "uses_messages", True)),
-        )
+        uses_messages = bool(getattr(backend_factory, "uses_messages", True))
+        # The pre-forked child (console script) starts on the requests before this process
+        # builds anything more.
+        call = self._submit_to_prefork(GenerationJob(self.cfg, str(self.run_dir), samples, resume, uses_messages, self.show_progress)) if forks else None
+        phase = self.generation_phase(samples, resume=resume, uses_messages=uses_messages)
+        parser = phase.parser
         # A light backend (replay, API) needs no torch: the metrics, whose libraries take
         # seconds to import, load while it works: in the parent while a forked child sends the
         # requests (two cores, two GILs), or else on a thread.
-        if self._forks(run_cfg, backend_factory):
-            metrics, outcome = self._generate_forked(phase)
+        if forks:
+            metrics, outcome = self._generate_forked(phase, call)
         else:
             metrics_job = MetricsJob(self.build_metrics, background=bool(getattr(backend_factory, "light", False)))
             outcome = phase.run(check=metrics_job.raise_if_failed)
@@ -312,16 +327,30 @@ class Pipeline:
             return False
         if self.fork is not None:
             return self.fork
-        from evalkit.forked import can_fork
+        from evalkit.forked import can_fork, has_prefork
 
-        return setting == "auto" and can_fork()
+        return setting == "auto" and ((self._default_registry and has_prefork()) or can_fork())
 
-    def _generate_forked(self, phase: GenerationPhase) -> tuple[dict[str, Any], GenerationOutcome]:
-        """The phase in a forked child while this process builds the metrics."""
+    def _submit_to_prefork(self, job: "GenerationJob") -> Any:
+        """The job's handle in the console script's pre-forked child, or None (fork afresh)."""
+        from evalkit.forked import take_prefork
+
+        prefork = take_prefork() if self._default_registry else None
+        if prefork is None:
+            return None
+        call = prefork.submit(run_generation_job, job)
+        if call is not None:
+            log.debug("generating in the pre-forked child (pid %d) while the metrics load", call.pid)
+        return call
+
+    def _generate_forked(self, phase: GenerationPhase, call: Any = None) -> tuple[dict[str, Any], GenerationOutcome]:
+        """The phase in a forked child (``call``: one already started) while this process
+        builds the metrics."""
         from evalkit.forked import ForkedCall
 
-        call: ForkedCall[GenerationOutcome] = ForkedCall(phase.run)
-        log.debug("generating in a forked child (pid %d) while the metrics load", call.pid)
+        if call is None:
+            call = ForkedCall(phase.run)
+            log.debug("generating in a forked child (pid %d) while the metrics load", call.pid)
         try:
             metrics = self.build_metrics()
             from evalkit.warmup import REPORT_MODULES, preload
@@ -373,3 +402,23 @@ class Pipeline:
         tmp.write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
         tmp.replace(path)
         return path
+
+
+@dataclass
+class GenerationJob:
+    """A pipeline's generation phase as data, for a child forked before the config existed
+    (:class:`evalkit.forked.Prefork`): it rebuilds the phase from these and the default
+    registry. Picklable: the config, the samples and plain values."""
+
+    cfg: Any
+    run_dir: str
+    samples: list[Sample]
+    resume: bool
+    uses_messages: bool
+    show_progress: bool
+
+
+def run_generation_job(job: GenerationJob) -> GenerationOutcome:
+    """Run ``job`` here (in the pre-forked child): the same phase the parent would have run."""
+    pipeline = Pipeline(job.cfg, job.run_dir, show_progress=job.show_progress, fork=False)
+    return pipeline.generation_phase(job.samples, resume=job.resume, uses_messages=job.uses_messages).run()

@@ -1,5 +1,7 @@
 """Fixed costs out of the way: heavy imports done while other work runs, or avoided.
 
+* :func:`warm_requests` imports what a light backend's requests need, in the console
+  script's pre-forked child while the parent composes the config.
 * :func:`preload` imports what the reports need (``REPORT_MODULES``) while a forked child
   still sends a run's requests; a failure there is silent: the real import later raises it
   where it belongs.
@@ -31,6 +33,29 @@ REPORT_MODULES = (
     "openpyxl", "openpyxl.styles", "openpyxl.utils", "evalkit.excel", "evalkit.console", "rich.console", "rich.table",
     "evalkit.html", "evalkit.html.page:page_template",
 )
+
+
+# What a light backend's generation phase imports beyond the start-up's own modules: done by
+# the console script's pre-forked child while the parent composes the config.
+REQUEST_MODULES = ("evalkit.pipeline", "evalkit.progress", "rich.console", "rich.progress", "ctypes", "evalkit.registry:default_registry")
+
+
+def warm_requests(backend: str | None = None) -> None:
+    """Import what sending a run's requests needs (:data:`REQUEST_MODULES`), and, when the
+    command line names a light ``backend``, what its class's optional ``warm_up()`` loads
+    (``backend=api``: aiohttp). Run by :class:`evalkit.forked.Prefork` before the config exists."""
+    preload(REQUEST_MODULES)
+    if not backend:
+        return
+    from evalkit.registry import default_registry
+
+    try:
+        factory = default_registry().get("backend", backend).factory
+    except Exception:  # noqa: BLE001 - an unknown name is the run's error to report, not this
+        return
+    warm_up = getattr(factory, "warm_up", None)
+    if getattr(factory, "light", False) and callable(warm_up):
+        warm_up()
 
 
 def preload(modules: Iterable[str]) -> None:

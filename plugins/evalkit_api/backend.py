@@ -171,6 +171,15 @@ class ApiBackend:
 
     light = True  # needs no torch: the run may load the metrics' libraries behind the requests
 
+    @classmethod
+    def warm_up(cls) -> None:
+        """Import what sending requests needs (aiohttp and the proxy helpers: about 0.2 s of
+        CPU, a TLS context included), so a pre-forked child starts on them at once."""
+        try:
+            import aiohttp.helpers  # noqa: F401
+        except ImportError:  # reported where the backend is built, with the fix
+            pass
+
     kind = "api"
 
     def __init__(

@@ -1,6 +1,6 @@
 """The console script's fixed costs: one config composition for a plain run (Hydra's own
-path wherever the answer could differ), the generation in a forked child for light
-backends, and a quick exit that still flushes everything."""
+path wherever the answer could differ), the generation in the child forked before the
+config was composed for light backends, and a quick exit that still flushes everything."""
 
 from __future__ import annotations
 
@@ -64,10 +64,13 @@ def test_a_sweep_value_without_m_fails_as_hydra_says(tmp_path):
     assert "Ambiguous value for argument 'data.limit=4,6'" in proc.stderr and "add --multirun" in proc.stderr, proc.stderr[-2000:]
 
 
-def test_the_demo_generates_in_a_forked_child_and_prints_everything(tmp_path):
+def test_the_demo_generates_in_the_pre_forked_child_and_prints_everything(tmp_path):
     proc = run_cli(["+experiment=toolcall", "hydra.verbose=evalkit", f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "generating in a forked child (pid" in proc.stderr
+    assert "generating in the pre-forked child (pid" in proc.stderr
+    # the child took on the job's logging: its lines are in run.log, under the job's format
+    log_text = (tmp_path / "run" / "run.log").read_text(encoding="utf-8")
+    assert "[evalkit][INFO] - evaluating 48 samples" in log_text and "generating in the pre-forked child" in log_text, log_text[:2000]
     assert "evalkit results" in proc.stdout  # stdout flushed before the quick exit
     for name in ("metrics.json", "predictions.jsonl", "report.xlsx", "report.html"):
         assert (tmp_path / "run" / name).stat().st_size > 0, name
