@@ -12,7 +12,8 @@ import functools
 import inspect
 import types
 import typing
-from typing import Any, Callable, Literal, Mapping, Union
+from collections.abc import Mapping
+from typing import Any, Callable, Literal, Union
 
 from evalkit.errors import ConfigError
 

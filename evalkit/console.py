@@ -14,7 +14,8 @@ import re
 import shutil
 import sys
 from pathlib import Path
-from typing import Any, Mapping, Sequence, TextIO
+from collections.abc import Mapping, Sequence
+from typing import Any, TextIO
 
 COUNT_SUFFIXES = (".tp", ".fp", ".fn", ".correct", ".total")
 # Counts shown after the figures, in this order, when a run has them.

@@ -15,7 +15,8 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from evalkit.cache import ResponseCache
 from evalkit.config import to_container
@@ -87,7 +88,7 @@ class GenerationPhase:
     Runs in the pipeline's process or in a forked child (:class:`evalkit.forked.ForkedCall`):
     it opens and closes everything it uses (store, cache, backend) itself."""
 
-    def __init__(self, pipeline: "Pipeline", samples: list[Sample], *, generation: Any, head: Any, mode: str, parser: ParserRunner | None, prompts: PromptBuilder | None, tools: Any, resume: bool, uses_messages: bool) -> None:
+    def __init__(self, pipeline: "Pipeline", samples: list[Sample], *, generation: Any, head: Any, mode: str, parser: ParserRunner | None, prompts: PromptBuilder | None, tools: Any, resume: bool, uses_messages: bool, scored_rewrite_follows: bool = False) -> None:
         self.pipeline = pipeline
         self.samples = samples
         self.generation = generation
@@ -98,6 +99,7 @@ class GenerationPhase:
         self.tools = tools
         self.resume = resume
         self.uses_messages = uses_messages
+        self.scored_rewrite_follows = scored_rewrite_follows
 
     def _requests(self, pending: list[Sample]) -> tuple[list[Request], dict[int, Any]]:
         requests: list[Request] = []
@@ -135,6 +137,7 @@ class GenerationPhase:
             store.add(build_record(sample, messages_by_index.get(result.index), result, parser))
             progress.advance(ok=result.ok)
 
+        answered = False
         try:
             if requests:
                 # Built before the progress bar starts: a backend that cannot start (missing
@@ -150,6 +153,7 @@ class GenerationPhase:
                         backend.score(requests, self.head, on_result)
                     else:
                         backend.generate(requests, on_result)
+            answered = True
         finally:
             try:
                 if backend is not None:
@@ -159,7 +163,9 @@ class GenerationPhase:
                         backend.close()
             finally:
                 cache.close()
-                records = store.finalize(keep=set(by_index))
+                # The pipeline rewrites the file with the per-sample scores next: when every
+                # request was answered the phase's own ordered rewrite would be written twice.
+                records = store.finalize(keep=set(by_index), rewrite=not (answered and self.scored_rewrite_follows))
         return GenerationOutcome(records=records, backend_stats=backend_stats, elapsed_s=time.monotonic() - start)
 
 
@@ -259,7 +265,7 @@ class Pipeline:
         tools = self.make_tools() if mode == "generate" else None
         return GenerationPhase(
             self, samples, generation=generation, head=head, mode=mode, parser=parser, prompts=prompts, tools=tools,
-            resume=resume, uses_messages=uses_messages,
+            resume=resume, uses_messages=uses_messages, scored_rewrite_follows=True,
         )
 
     # -- running -----------------------------------------------------------------------
@@ -303,14 +309,17 @@ class Pipeline:
             metrics_job = MetricsJob(self.build_metrics, background=bool(getattr(backend_factory, "light", False)))
             outcome = phase.run(check=metrics_job.raise_if_failed)
             metrics = metrics_job.result()
-        records = outcome.records
-        finished = {r["index"] for r in records}
-        missing = [s.index for s in samples if s.index not in finished]
-        if missing:
-            raise BackendError(f"the backend returned no result for {len(missing)} sample(s) (first index {missing[0]})", where="backend")
-        records = [r for r in records if r["index"] in by_index]
-        summary = self.compute_metrics(records, metrics, failed=run_cfg.get("failed", "exclude"), parser=parser)
-        rewrite_predictions(self.run_dir, records)  # now with per-sample scores
+        records = [r for r in outcome.records if r["index"] in by_index]
+        try:
+            finished = {r["index"] for r in records}
+            missing = [s.index for s in samples if s.index not in finished]
+            if missing:
+                raise BackendError(f"the backend returned no result for {len(missing)} sample(s) (first index {missing[0]})", where="backend")
+            summary = self.compute_metrics(records, metrics, failed=run_cfg.get("failed", "exclude"), parser=parser)
+        except BaseException:
+            rewrite_predictions(self.run_dir, records)  # in dataset order, one row each, as the phase leaves it
+            raise
+        rewrite_predictions(self.run_dir, records)  # in dataset order, now with per-sample scores
         summary.update(outcome.backend_stats)
         summary.update(run_status(summary, max_failed=float(run_cfg.get("max_failed", 0.0))))
         summary["wall_time_s"] = round(outcome.elapsed_s, 3)

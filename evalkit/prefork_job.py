@@ -15,9 +15,13 @@ import os
 from typing import Any, Callable, Sequence
 
 
+CONFIG_SOURCE_FLAGS = ("--config-dir", "-cd", "--config-path", "-cp", "--config-name", "-cn")
+
+
 def wanted(args: Sequence[str]) -> bool:
-    """A plain run (overrides only; no ``-m``, ``--cfg``, ``--info`` or other flag)."""
-    return not any(a.startswith("-") for a in args)
+    """A plain run: overrides and where the config comes from (``--config-dir`` ...), no
+    ``-m``, ``--cfg``, ``--info`` or other flag."""
+    return all(not a.startswith("-") or a.split("=", 1)[0] in CONFIG_SOURCE_FLAGS for a in args)
 
 
 def backend_on_command_line(args: Sequence[str]) -> str | None:

@@ -104,11 +104,13 @@ class PredictionStore:
     def _rewrite(self, records: list[dict[str, Any]], path: Path | None = None) -> None:
         _write_atomically(path or self.path, records)
 
-    def finalize(self, keep: set[int] | None = None) -> list[dict[str, Any]]:
+    def finalize(self, keep: set[int] | None = None, *, rewrite: bool = True) -> list[dict[str, Any]]:
         """Rewrite the file in dataset order (one row per sample) and return the rows.
 
         ``keep``: the indices of this run's samples — rows left by an earlier run over more
-        data (a larger ``data.limit``, another shard) are dropped.
+        data (a larger ``data.limit``, another shard) are dropped. ``rewrite=False``: the
+        caller rewrites the file with these rows itself (after scoring them), so it is left
+        as appended (every finished sample flushed; a re-opened store cleans it up).
         """
         self._fh.close()
         if keep is not None:
@@ -117,7 +119,8 @@ class PredictionStore:
             self._set_aside(aside)
         ordered = sorted(self.records.values(), key=lambda r: r["index"])
         # Last write wins for a retried sample: records dict already holds the newest.
-        self._rewrite(ordered)
+        if rewrite:
+            self._rewrite(ordered)
         return ordered
 
     def _set_aside(self, aside: list[dict[str, Any]]) -> None:

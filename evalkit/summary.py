@@ -7,7 +7,8 @@ produce figure-for-figure identical files from the same samples.
 from __future__ import annotations
 
 import copy
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 UPDATE_CHUNK = 2048
 

@@ -25,7 +25,8 @@ import json
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from pathlib import Path
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from evalkit.errors import ConfigError, DataError
 

@@ -16,7 +16,8 @@ import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal
 
 from evalkit.config import to_container, validate_options
 from evalkit.errors import ConfigError, DataError, EvalKitError

@@ -7,7 +7,8 @@ dict with a bool ``correct`` or ``valid``.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from evalkit.records import is_failed
 

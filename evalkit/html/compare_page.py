@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from evalkit.html.identity import comparability, run_identity
 from evalkit.html.page import render_page, write_atomic

@@ -9,7 +9,8 @@ user opens the explorer for is always there — and the page says how many were 
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from evalkit.verdicts import as_verdict
 

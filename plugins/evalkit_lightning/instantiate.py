@@ -9,7 +9,8 @@ error naming its key path (``callbacks.evalkit.every_n_train_steps``).
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from evalkit.config import to_container
 from evalkit.errors import ConfigError, EvalKitError, PluginError

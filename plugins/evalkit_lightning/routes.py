@@ -17,7 +17,8 @@ just its logits and leave the labels in the batch). Nothing here imports Lightni
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from collections.abc import Mapping
+from typing import Any, Callable
 
 from evalkit.config import to_container
 from evalkit.errors import ConfigError

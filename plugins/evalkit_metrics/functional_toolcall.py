@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import Any, Callable, Iterable, Literal, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Callable, Literal
 
 NEGATIVE = "__NEGATIVE__"
 

@@ -9,7 +9,8 @@ Section and chart formats: :mod:`evalkit.html.context` and :mod:`evalkit.html.sv
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 

@@ -16,7 +16,8 @@ count it; a tie is reported apart (``ties="half"`` counts it as ½ in ``accuracy
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Literal, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
 
 import numpy as np
 

@@ -9,7 +9,8 @@ Section and chart formats: :mod:`evalkit.html.context` and :mod:`evalkit.html.sv
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from evalkit.types import ReportContext
 

@@ -10,7 +10,8 @@ order in which ranks or shards contribute. Memory is a few numbers per pair.
 
 from __future__ import annotations
 
-from typing import Any, Literal, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 import numpy as np
 import torch

@@ -15,7 +15,8 @@ This module imports transformers (only when used: the plugin registers it lazily
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 

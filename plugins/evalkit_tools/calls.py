@@ -11,7 +11,8 @@ scores work on any of them.
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 Call = dict[str, Any]  # {"name": str, "arguments": dict}
 

@@ -6,7 +6,8 @@ writing or re-rendering a report never imports torch.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 COUNTS = ("hallucinated_function", "missed_call", "spurious_call")
 COLUMNS = ("samples", "calls", *COUNTS)

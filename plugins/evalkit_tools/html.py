@@ -8,7 +8,8 @@ Section and chart formats: :mod:`evalkit.html.context` and :mod:`evalkit.html.sv
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from evalkit.types import ReportContext
 

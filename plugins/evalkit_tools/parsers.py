@@ -17,7 +17,8 @@ silently.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Mapping
+from collections.abc import Mapping
+from typing import Any, Callable
 
 from evalkit.types import Parsed
 from evalkit_tools.calls import CallError, normalize_calls

@@ -6,7 +6,8 @@ right, with the row's display fields), as the seed's users build it by hand with
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from evalkit.types import ReportContext
 from evalkit.verdicts import verdict, verdict_metric

@@ -233,6 +233,7 @@ def test_missing_key_for_a_remote_server_is_a_warning(monkeypatch, caplog):
         ({"base_url": "127.0.0.1:8000/v1"}, "backend.base_url"),
         ({"bogus": 1}, "backend.bogus"),
         ({"model": 3}, "backend.model"),
+        ({"event_loop": "trio"}, "backend.event_loop"),
     ],
 )
 def test_bad_options_name_their_key(options, where):
@@ -309,3 +310,14 @@ def test_proxy_from_the_environment_is_used(stub, monkeypatch):
     results = run(backend, make_requests(3))
     assert all(r.ok for r in results), [r.error for r in results]
     assert stub.stats()["status"]["200"] == 3
+
+
+def test_uvloop_where_installed_and_asyncio_on_request_give_the_same_answers(stub):
+    # (the api extra installs uvloop everywhere but on Windows, where "auto" means asyncio)
+    requests = make_requests(40)
+    fast, plain = backend_for(stub), backend_for(stub, event_loop="asyncio")
+    fast_results, plain_results = run(fast, requests), run(plain, requests)
+    assert (fast.event_loop, fast.loop_used) == ("uvloop", "uvloop")
+    assert (plain.event_loop, plain.loop_used) == ("asyncio", "asyncio")
+    assert [(r.index, r.outputs, r.error) for r in fast_results] == [(r.index, r.outputs, r.error) for r in plain_results]
+    assert all(r.ok for r in fast_results) and len(fast_results) == 40

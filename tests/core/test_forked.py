@@ -172,7 +172,8 @@ def test_the_console_script_pre_forks_only_for_plain_runs_and_warms_the_named_ba
     from evalkit.prefork_job import backend_on_command_line, wanted
 
     assert wanted(["+experiment=toolcall", "backend=api", "backend.base_url=http://127.0.0.1:1/v1"])
-    for flag in ("-m", "--multirun", "--cfg", "--info", "--config-dir=conf", "-c"):
+    assert wanted(["--config-dir=conf", "+experiment=mine"]) and wanted(["-cd", "conf", "+experiment=mine"])
+    for flag in ("-m", "--multirun", "--cfg", "--info", "-c", "--hydra-help", "--shell-completion"):
         assert not wanted(["+experiment=toolcall", flag])
     assert backend_on_command_line(["backend=api", "backend.base_url=x"]) == "api"
     assert backend_on_command_line(["+experiment=toolcall", "backend.name=replay", "backend=api", "backend.timeout=3"]) == "api"

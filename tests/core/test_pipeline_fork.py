@@ -29,11 +29,12 @@ class EchoBackend:
     light = True
     uses_messages = False
 
-    def __init__(self, delay: float = 0.0) -> None:
+    def __init__(self, delay: float = 0.0, reverse: bool = False) -> None:
         self.delay = delay
+        self.reverse = reverse
 
     def generate(self, requests, on_result):
-        for request in requests:
+        for request in (list(requests)[::-1] if self.reverse else requests):
             time.sleep(self.delay)
             on_result(Result(index=request.index, outputs=[json.dumps({"label": request.row["label"]}, ensure_ascii=False)], reasoning=f"pid {os.getpid()}"))
 
@@ -52,6 +53,13 @@ def _broken_metric(wait_for: str = ""):
     raise ConfigError("this metric cannot be built", where="metrics.broken")
 
 
+class _FailingUpdate:
+    """Builds fine, fails when the finished records are scored."""
+
+    def update(self, preds, targets):
+        raise RuntimeError("scoring failed")
+
+
 class _Plugin:
     @hookimpl
     def evalkit_register_backends(self, register):
@@ -60,6 +68,7 @@ class _Plugin:
     @hookimpl
     def evalkit_register_metrics(self, register):
         register("broken_for_tests", _broken_metric)
+        register("failing_update_for_tests", _FailingUpdate)
 
 
 def _registry() -> Registry:
@@ -123,3 +132,14 @@ def test_run_fork_false_keeps_the_generation_in_this_process(tmp_path):
 def test_run_fork_rejects_other_values(tmp_path):
     with pytest.raises(ConfigError, match="run.fork must be auto or false"):
         _run(tmp_path, "bad", fork=None, cfg=_cfg("run.fork=always"))
+
+
+@pytest.mark.parametrize("fork", [True, False])
+def test_a_run_whose_scoring_fails_still_leaves_its_predictions_in_dataset_order(tmp_path, fork):
+    cfg = _cfg()
+    cfg.backend = {"name": "echo_pid", "reverse": True}  # answered last sample first
+    cfg.metrics = {"failing": {"name": "failing_update_for_tests"}}
+    with pytest.raises(RuntimeError, match="scoring failed"):
+        Pipeline(cfg, tmp_path / "run", registry=_registry(), show_progress=False, fork=fork).run()
+    rows = [json.loads(line) for line in (tmp_path / "run" / "predictions.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [r["index"] for r in rows] == list(range(48))  # one row each, in order: not as appended

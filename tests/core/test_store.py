@@ -35,6 +35,20 @@ def test_resume_keeps_successes_drops_failures_and_torn_lines(tmp_path):
     assert [r["index"] for r in read_predictions(path)] == [0, 1, 2, 4]
 
 
+def test_finalize_without_rewrite_leaves_the_appended_file_for_the_callers_scored_rewrite(tmp_path):
+    path = tmp_path / "predictions.jsonl"
+    store = PredictionStore(tmp_path)
+    for i in (2, 0, 1):
+        store.add(rec(i, "request" if i == 1 else None))
+    store.add(rec(1))  # the retried sample's second row
+    final = store.finalize(rewrite=False)
+    assert [r["index"] for r in final] == [0, 1, 2] and final[1]["error_type"] is None  # ordered, newest row wins
+    assert [json.loads(line)["index"] for line in path.read_text().splitlines()] == [2, 0, 1, 1]  # as appended, each row flushed
+    reopened = PredictionStore(tmp_path)  # a run that died before its rewrite: the next one cleans up
+    assert [json.loads(line)["index"] for line in path.read_text().splitlines()] == [0, 1, 2]
+    reopened.close()
+
+
 def test_no_resume_starts_empty(tmp_path):
     (tmp_path / "predictions.jsonl").write_text(json.dumps(rec(0)) + "\n")
     store = PredictionStore(tmp_path, resume=False)

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 Verdict = tuple[bool, "str | None"]
 OK: Verdict = (True, None)

@@ -20,7 +20,8 @@ import importlib.util
 import json
 import re
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from collections.abc import Mapping
+from typing import Any, Iterator
 
 from evalkit.errors import ConfigError, DataError
 
