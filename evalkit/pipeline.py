@@ -298,7 +298,13 @@ class Pipeline:
         # The pre-forked child (console script) starts on the requests before this process
         # builds anything more.
         call = self._submit_to_prefork(GenerationJob(self.cfg, str(self.run_dir), samples, resume, uses_messages, self.show_progress)) if forks else None
-        phase = self.generation_phase(samples, resume=resume, uses_messages=uses_messages)
+        try:
+            phase = self.generation_phase(samples, resume=resume, uses_messages=uses_messages)
+        except BaseException:  # a bad head/parser/prompt option: stop the child it was also handed to
+            if call is not None:
+                call.interrupt()
+                call.wait()
+            raise
         parser = phase.parser
         # A light backend (replay, API) needs no torch: the metrics, whose libraries take
         # seconds to import, load while it works: in the parent while a forked child sends the

@@ -5,6 +5,7 @@ config was composed for light backends, and a quick exit that still flushes ever
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -78,3 +79,24 @@ def test_the_demo_generates_in_the_pre_forked_child_and_prints_everything(tmp_pa
     assert proc.returncode == 0 and "forked child" not in proc.stderr
     figures = lambda run: {k: v for k, v in json.loads((tmp_path / run / "metrics.json").read_text()).items() if k != "wall_time_s"}  # noqa: E731
     assert figures("run") == figures("local")
+
+
+def test_a_bad_option_found_after_the_hand_over_stops_the_pre_forked_child(tmp_path):
+    run_dir = tmp_path / "bad-parser-option"
+    proc = run_cli(["+experiment=toolcall", "+parser.bogus=1", f"hydra.run.dir={run_dir}"], cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("evalkit: error:")]
+    assert len(errors) == 1 and "parser.bogus: unknown option 'bogus'" in errors[0], proc.stderr[-2000:]
+    assert _processes_naming(str(run_dir)) == []  # neither process outlives the command
+
+
+def _processes_naming(text):
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                if text.encode() in fh.read():
+                    found.append(int(entry))
+        except (OSError, ValueError):
+            continue
+    return found
