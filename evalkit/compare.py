@@ -129,11 +129,11 @@ def build_comparison(runs: Sequence[FinishedRun]) -> dict[str, Any]:
 def write_comparison(out_dir: Path, comparison: dict[str, Any]) -> None:
     """Write summary.json and summary.xlsx (``runs``: one column per swept key with plain
     values, then every figure; ``flips``; ``shared``: the overrides all runs have)."""
-    from openpyxl import Workbook
+    from evalkit.excel import new_workbook
 
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / SUMMARY_JSON).write_text(json.dumps(comparison, ensure_ascii=False, indent=2), encoding="utf-8")
-    wb = Workbook()
+    wb = new_workbook()
     sheet = wb.active
     sheet.title = "runs"
     swept = list(comparison.get("swept_keys") or [])

@@ -4,7 +4,8 @@
 column widths from its content (capped), wrapped long or multi-line cells (JSON of calls,
 model outputs) and 4-digit number formats on floats. :func:`write_summary_sheet` lists every
 headline figure and count of a ``metrics.json`` dict. :func:`excel_cell` makes any value a
-cell Excel accepts. openpyxl is imported inside the functions (the core imports it lazily).
+cell Excel accepts. :func:`new_workbook` is the way to start one. openpyxl is imported inside
+the functions (the core imports it lazily).
 """
 
 from __future__ import annotations
@@ -104,6 +105,14 @@ def write_summary_sheet(workbook: Any, metrics: Mapping[str, Any], *, title: str
     for name, value in summary_rows(metrics):
         sheet.append([name, "yes" if value is True else "no" if value is False else value])
     return format_sheet(sheet)
+
+
+def new_workbook() -> Any:
+    """An empty ``openpyxl.Workbook`` (openpyxl imported without Pillow: see
+    :func:`evalkit.warmup.import_openpyxl`)."""
+    from evalkit.warmup import import_openpyxl
+
+    return import_openpyxl().Workbook()
 
 
 def append_rows(sheet: Any, rows: Iterable[Iterable[Any]]) -> None:

@@ -5,6 +5,9 @@
 * :func:`preload` imports what the reports need (``REPORT_MODULES``) while a forked child
   still sends a run's requests; a failure there is silent: the real import later raises it
   where it belongs.
+* :func:`import_openpyxl` imports openpyxl without Pillow, which it binds at import time
+  only to embed pictures (about 0.1 s where Pillow is installed, as it is beside vLLM and
+  transformers).
 * :func:`import_torchmetrics` imports torchmetrics without importing transformers or
   ``scipy.signal``. torchmetrics binds ``from transformers import AutoModel, ...`` at import
   time for BERTScore, InfoLM and CLIPScore (about 2-4 s on a small machine), and its audio
@@ -30,7 +33,7 @@ from typing import Any, Iterable, Iterator
 # What writing a run's reports imports and compiles (report.xlsx, report.html, the console
 # table): done while a forked child still sends requests, it costs the run's tail nothing.
 REPORT_MODULES = (
-    "openpyxl", "openpyxl.styles", "openpyxl.utils", "evalkit.excel", "evalkit.console", "rich.console", "rich.table",
+    "evalkit.warmup:import_openpyxl", "openpyxl.styles", "openpyxl.utils", "evalkit.excel", "evalkit.console", "rich.console", "rich.table",
     "evalkit.html", "evalkit.html.page:page_template",
 )
 
@@ -161,7 +164,50 @@ def _deferred_scipy_signal() -> Iterator[None]:
             sys.modules["scipy.signal"] = scipy.signal = lazy  # type: ignore[attr-defined]
 
 
+class _DeferredModule:
+    """Stands for module ``name`` until first use, then delegates to the real module."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("__") and attr.endswith("__"):
+            raise AttributeError(attr)
+        return getattr(importlib.import_module(self._name), attr)
+
+    def __repr__(self) -> str:
+        return f"<deferred module {self._name}>"
+
+
+@contextmanager
+def _deferred_pil_image() -> Iterator[None]:
+    """While active, ``from PIL import Image`` binds a :class:`_DeferredModule` (only where
+    Pillow is installed and not imported yet: elsewhere openpyxl sees what it always saw)."""
+    if "PIL" in sys.modules or importlib.util.find_spec("PIL") is None:
+        yield
+        return
+    placeholder = types.ModuleType("PIL")
+    placeholder.Image = _DeferredModule("PIL.Image")  # type: ignore[attr-defined]
+    sys.modules["PIL"] = placeholder
+    try:
+        yield
+    finally:
+        if sys.modules.get("PIL") is placeholder:
+            del sys.modules["PIL"]
+
+
 _lock = threading.Lock()
+
+
+def import_openpyxl() -> types.ModuleType:
+    """``import openpyxl`` without importing Pillow (about 0.1 s): openpyxl binds
+    ``PIL.Image`` at import time only to embed pictures, which evalkit's workbooks never do;
+    a proxy stands in and imports the real module the first time a picture is handled."""
+    with _lock:
+        if "openpyxl" in sys.modules:
+            return sys.modules["openpyxl"]
+        with _deferred_pil_image():
+            return importlib.import_module("openpyxl")
 
 
 def import_torchmetrics() -> types.ModuleType:

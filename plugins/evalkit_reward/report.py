@@ -75,11 +75,9 @@ class RewardReport:
         return rows
 
     def write(self, ctx: ReportContext) -> list[Path]:
-        from openpyxl import Workbook
+        from evalkit.excel import append_rows, format_sheet, new_workbook, save_workbook, write_summary_sheet
 
-        from evalkit.excel import append_rows, format_sheet, save_workbook, write_summary_sheet
-
-        workbook = Workbook()
+        workbook = new_workbook()
         workbook.remove(workbook.active)
         write_summary_sheet(workbook, ctx.metrics)
         pairs = workbook.create_sheet("pairs")

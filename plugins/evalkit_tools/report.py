@@ -88,11 +88,9 @@ class ToolCallReport:
         return out
 
     def write(self, ctx: ReportContext) -> list[Path]:
-        from openpyxl import Workbook
-
         from evalkit import excel
 
-        wb = Workbook()
+        wb = excel.new_workbook()
         wb.remove(wb.active)
         excel.write_summary_sheet(wb, ctx.metrics)
         for title, key in (("tools", self.tools_metric), ("params", self.params_metric)):

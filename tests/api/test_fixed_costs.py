@@ -59,3 +59,25 @@ def test_torchmetrics_loads_without_transformers_or_scipy_signal_which_still_wor
     )
     assert state["before"] == []  # neither imported (scipy.signal is a lazy module until used)
     assert state["hamming"] == [0.08, 1.0, 0.08] and state["same"] and state["windows"]
+
+
+def test_openpyxl_loads_without_pillow_which_still_embeds_pictures(tmp_path):
+    png, book = tmp_path / "dot.png", tmp_path / "with_picture.xlsx"
+    result = _run(
+        "import json, sys, zipfile\n"
+        "from evalkit.excel import new_workbook, save_workbook\n"
+        "wb = new_workbook()\n"
+        "wb.active.append(['figure', 0.5])\n"
+        "before = 'PIL' in sys.modules or 'PIL.Image' in sys.modules\n"
+        f"save_workbook(wb, {str(tmp_path / 'plain.xlsx')!r})\n"
+        "after_save = 'PIL.Image' in sys.modules\n"
+        "from PIL import Image\n"
+        f"Image.new('RGB', (4, 4), 'red').save({str(png)!r})\n"
+        "from openpyxl.drawing.image import Image as Picture\n"
+        f"wb.active.add_image(Picture({str(png)!r}), 'C1')\n"
+        f"save_workbook(wb, {str(book)!r})\n"
+        f"media = [n for n in zipfile.ZipFile({str(book)!r}).namelist() if n.startswith('xl/media/')]\n"
+        "print(json.dumps({'before': before, 'after_save': after_save, 'media': media}))\n"
+    )
+    assert result["before"] is False and result["after_save"] is False  # a workbook without pictures never loads Pillow
+    assert result["media"] == ["xl/media/image1.png"]  # and pictures still work once one is added
