@@ -116,12 +116,19 @@ def _deferred_transformers() -> Iterator[None]:
         return _Deferred(name)
 
     placeholder.__getattr__ = deferred  # type: ignore[method-assign]
-    sys.modules["transformers"] = placeholder
+    with _standing_in(placeholder):
+        yield
+
+
+@contextmanager
+def _standing_in(placeholder: types.ModuleType) -> Iterator[None]:
+    """``placeholder`` is ``sys.modules[placeholder.__name__]`` while active (then removed)."""
+    sys.modules[placeholder.__name__] = placeholder
     try:
         yield
     finally:
-        if sys.modules.get("transformers") is placeholder:
-            del sys.modules["transformers"]
+        if sys.modules.get(placeholder.__name__) is placeholder:
+            del sys.modules[placeholder.__name__]
 
 
 class _HammingAlias(importlib.abc.Loader):
@@ -188,12 +195,8 @@ def _deferred_pil_image() -> Iterator[None]:
         return
     placeholder = types.ModuleType("PIL")
     placeholder.Image = _DeferredModule("PIL.Image")  # type: ignore[attr-defined]
-    sys.modules["PIL"] = placeholder
-    try:
+    with _standing_in(placeholder):
         yield
-    finally:
-        if sys.modules.get("PIL") is placeholder:
-            del sys.modules["PIL"]
 
 
 _lock = threading.Lock()
