@@ -435,7 +435,12 @@ def main(argv: list[str] | None = None) -> None:
             "evalkit: interrupted; finished samples are saved in predictions.jsonl and the response cache "
             "(fix: re-run the same command to resume)\n"
         )
+        _leave(console_script=argv is None, code=130)
         sys.exit(130)
+    except SystemExit as exc:  # an error already reported in one line
+        if exc.code is None or isinstance(exc.code, int):
+            _leave(console_script=argv is None, code=exc.code or 0)
+        raise
     from evalkit.sweep import FAILED_JOBS
 
     if FAILED_JOBS:
@@ -444,11 +449,13 @@ def main(argv: list[str] | None = None) -> None:
     _leave(console_script=argv is None)
 
 
-def _leave(*, console_script: bool) -> None:
-    """Everything is written and closed. As the console script, leave now: exit handlers run
-    and output is flushed, but the interpreter's teardown of every module and object torch
-    and friends created (0.2-0.4 s on a small machine) is skipped. Called as a function (or
-    with a non-daemon thread still running), only the final collection is spared."""
+def _leave(*, console_script: bool, code: int = 0) -> None:
+    """Everything is written and closed (or the run failed and said why). As the console
+    script, leave now with ``code``: exit handlers run and output is flushed, but the
+    interpreter's teardown of every module and object torch and friends created (0.2-0.4 s on
+    a small machine) is skipped, and so is the wait for a daemon thread still importing them
+    (a run that failed early). Called as a function (or with a non-daemon thread still
+    running), only the final collection is spared."""
     import gc
 
     gc.freeze()
@@ -459,12 +466,11 @@ def _leave(*, console_script: bool) -> None:
     import atexit
 
     atexit._run_exitfuncs()
-    code = 0
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except Exception:  # noqa: BLE001 - e.g. a closed pipe (`evalkit ... | head`)
-            code = 120  # what the interpreter itself exits with when its final flush fails
+            code = code or 120  # what the interpreter itself exits with when its final flush fails
     os._exit(code)
 
 

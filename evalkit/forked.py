@@ -21,6 +21,7 @@ import gc
 import logging
 import os
 import pickle
+import select
 import signal
 import sys
 import threading
@@ -185,6 +186,17 @@ class ForkedCall(Generic[T]):
                     if enabled:
                         gc.enable()
         return self._outcome
+
+    def poll(self, timeout: float = 0.0) -> bool:
+        """True once the child has sent its outcome or ended (:meth:`result` will not wait long)."""
+        if self._outcome is not None:
+            return True
+        readable, _, _ = select.select([self._pipe], [], [], timeout)
+        return bool(readable)
+
+    def failed(self) -> bool:
+        """Whether the child's outcome is an error (waits for the outcome)."""
+        return self._collect()[0] == "error"
 
     def result(self) -> T:
         """Wait for the child; its return value, or its error raised here."""

@@ -12,6 +12,7 @@ import gc
 import hashlib
 import json
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,27 +50,41 @@ class RunSummary:
 
 
 class MetricsJob:
-    """Builds the run's metrics now, or on a thread (``background``) so their imports overlap
-    the backend's work; ``result()`` waits and re-raises a build error where it is needed."""
+    """Builds the run's metrics now, or on a daemon thread (``background``) so their imports
+    overlap the backend's work; ``result()`` waits and re-raises a build error where it is
+    needed. (Daemon: a run that fails meanwhile exits without waiting for torch's import.)"""
 
     def __init__(self, build: Any, *, background: bool) -> None:
-        self._future: Any = None
-        self._metrics: dict[str, Any] | None = None
+        self._done = threading.Event()
+        self._metrics: Any = None
+        self._error: BaseException | None = None
         if background:
-            from concurrent.futures import ThreadPoolExecutor
-
-            executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evalkit-metrics")
-            self._future = executor.submit(build)
-            executor.shutdown(wait=False)
+            threading.Thread(target=self._build, args=(build,), name="evalkit-metrics", daemon=True).start()
         else:
             self._metrics = build()
+            self._done.set()
+
+    def _build(self, build: Any) -> None:
+        try:
+            self._metrics = build()
+        except BaseException as exc:  # noqa: BLE001 - re-raised by result() / raise_if_failed()
+            self._error = exc
+        finally:
+            self._done.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """True once the build has ended (built or failed)."""
+        return self._done.wait(timeout)
 
     def raise_if_failed(self) -> None:
-        if self._future is not None and self._future.done() and self._future.exception() is not None:
-            raise self._future.exception()
+        if self._done.is_set() and self._error is not None:
+            raise self._error
 
-    def result(self) -> dict[str, Any]:
-        return self._metrics if self._future is None else self._future.result()
+    def result(self) -> Any:
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._metrics
 
 
 @dataclass
@@ -367,14 +382,14 @@ class Pipeline:
             call = ForkedCall(phase.run)
             log.debug("generating in a forked child (pid %d) while the metrics load", call.pid)
         try:
-            metrics = self.build_metrics()
-            from evalkit.warmup import REPORT_MODULES, preload
-
-            preload(REPORT_MODULES)  # the child is still at work: the reports' imports cost nothing now
-            # The heap now holds torch's and torchmetrics' module objects, which live as long
-            # as the process: keep them out of every later collection (which would otherwise
-            # traverse them again and again while records and reports are built).
-            gc.freeze()
+            # On a thread, while this one watches the child: a child that fails at once (no
+            # server, a bad key) is reported now, not after torch's import. The thread holds
+            # the GIL alone meanwhile (this one waits), so the import runs at full speed.
+            loading = MetricsJob(self._load_metrics_and_reports, background=True)
+            while not loading.wait(0.05):
+                if call.poll() and call.failed():
+                    call.result()  # raises the child's error
+            metrics = loading.result()
         except BaseException:
             call.interrupt()  # a bad metric option (or Ctrl-C) ends the run early, not at the end
             call.wait()  # the child saves what it finished before it ends
@@ -385,6 +400,17 @@ class Pipeline:
             call.interrupt()
             call.wait()
             raise
+
+    def _load_metrics_and_reports(self) -> dict[str, Any]:
+        metrics = self.build_metrics()
+        from evalkit.warmup import REPORT_MODULES, preload
+
+        preload(REPORT_MODULES)  # the child is still at work: the reports' imports cost nothing now
+        # The heap now holds torch's and torchmetrics' module objects, which live as long as the
+        # process: keep them out of every later collection (which would otherwise traverse them
+        # again and again while records and reports are built).
+        gc.freeze()
+        return metrics
 
     def _check_backend(self, backend: Any, mode: str) -> None:
         name = self._section("backend", {}).get("name")

@@ -213,10 +213,22 @@ def import_openpyxl() -> types.ModuleType:
             return importlib.import_module("openpyxl")
 
 
+def _torch_logging_default() -> None:
+    """torch's own default level for its loggers (WARNING; ``TORCH_LOGS`` still wins, torch
+    applies it at the end of its import), set before the import: an import cut short by a run
+    that failed meanwhile must not print the INFO lines of the exit handlers it registered."""
+    import logging
+
+    logger = logging.getLogger("torch")
+    if "torch" not in sys.modules and logger.level == logging.NOTSET:
+        logger.setLevel(logging.WARNING)
+
+
 def import_torchmetrics() -> types.ModuleType:
     """``import torchmetrics``, without paying for transformers until a metric needs it."""
     with _lock:
         if "torchmetrics" in sys.modules or "transformers" in sys.modules:
             return importlib.import_module("torchmetrics")
+        _torch_logging_default()
         with _deferred_transformers(), _deferred_scipy_signal():
             return importlib.import_module("torchmetrics")

@@ -12,7 +12,7 @@ import time
 import pytest
 from omegaconf import OmegaConf
 
-from evalkit.errors import ConfigError
+from evalkit.errors import BackendError, ConfigError
 from evalkit import hookimpl
 from evalkit.pipeline import Pipeline
 from evalkit.plugins import build_plugin_set
@@ -53,6 +53,23 @@ def _broken_metric(wait_for: str = ""):
     raise ConfigError("this metric cannot be built", where="metrics.broken")
 
 
+class RefusingBackend(EchoBackend):
+    """Fails at once, as a backend whose server is down."""
+
+    def generate(self, requests, on_result):
+        raise BackendError("cannot connect to the API server", where="backend.base_url")
+
+
+def _gated_metric(gate: str):
+    """Built only once ``gate`` exists (a metrics import that takes its time)."""
+    deadline = time.monotonic() + 60
+    while not os.path.exists(gate):
+        if time.monotonic() > deadline:
+            raise ConfigError("the gate never opened: the run waited for the metrics", where="metrics.gated")
+        time.sleep(0.01)
+    return _FailingUpdate()
+
+
 class _FailingUpdate:
     """Builds fine, fails when the finished records are scored."""
 
@@ -64,11 +81,13 @@ class _Plugin:
     @hookimpl
     def evalkit_register_backends(self, register):
         register("echo_pid", EchoBackend)
+        register("refusing_for_tests", RefusingBackend)
 
     @hookimpl
     def evalkit_register_metrics(self, register):
         register("broken_for_tests", _broken_metric)
         register("failing_update_for_tests", _FailingUpdate)
+        register("gated_for_tests", _gated_metric)
 
 
 def _registry() -> Registry:
@@ -143,3 +162,15 @@ def test_a_run_whose_scoring_fails_still_leaves_its_predictions_in_dataset_order
         Pipeline(cfg, tmp_path / "run", registry=_registry(), show_progress=False, fork=fork).run()
     rows = [json.loads(line) for line in (tmp_path / "run" / "predictions.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [r["index"] for r in rows] == list(range(48))  # one row each, in order: not as appended
+
+
+def test_a_child_that_fails_at_once_is_reported_before_the_metrics_are_built(tmp_path):
+    gate = tmp_path / "metrics-may-load"
+    cfg = _cfg()
+    cfg.backend = {"name": "refusing_for_tests"}
+    cfg.metrics = {"gated": {"name": "gated_for_tests", "gate": str(gate)}}
+    try:
+        with pytest.raises(BackendError, match="cannot connect to the API server"):
+            Pipeline(cfg, tmp_path / "run", registry=_registry(), show_progress=False, fork=True).run()
+    finally:
+        gate.touch()  # lets the metrics thread end
