@@ -98,14 +98,44 @@ def _arm_interrupt() -> None:
         signal.signal(signal.SIGINT, _interrupt_once)
 
 
+_SIGINT = {signal.SIGINT}
+_sigint_was_blocked = False  # in a child: whether the parent had SIGINT blocked before the fork
+
+
+def _fork() -> int:
+    """``os.fork()`` with SIGINT blocked across it. The parent gets its mask back at once; the
+    child keeps SIGINT blocked and unblocks it only inside ``try`` blocks that end in
+    ``os._exit``: a Ctrl-C (or :meth:`ForkedCall.interrupt`) arriving at any other moment
+    waits there, and never raises a KeyboardInterrupt that would unwind into the parent's stack."""
+    global _sigint_was_blocked
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGINT)
+    pid = os.fork()
+    if pid == 0:
+        _sigint_was_blocked = signal.SIGINT in old
+    else:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+    return pid
+
+
+def _allow_interrupt(allowed: bool) -> None:
+    """In a child: let SIGINT in (``allowed``) or hold it back again."""
+    if not _sigint_was_blocked:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK if allowed else signal.SIG_BLOCK, _SIGINT)
+
+
 def _run_child(fn: Callable[[], Any], write_fd: int) -> None:
     """The child's whole life after the fork: run ``fn``, send its value or error through
-    ``write_fd``, leave through ``os._exit`` (never back into the parent's stack)."""
+    ``write_fd``, leave through ``os._exit`` (never back into the parent's stack). SIGINT is
+    let in only while ``fn`` runs."""
     code = 0
     try:
         try:
-            data = _payload("ok", fn())
+            _allow_interrupt(True)
+            value = fn()
+            _allow_interrupt(False)
+            data = _payload("ok", value)
         except BaseException as exc:  # noqa: BLE001 - every error goes to the parent
+            _allow_interrupt(False)
             if hasattr(exc, "add_note"):
                 exc.add_note("in the forked child (pid %d):\n%s" % (os.getpid(), "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()))
             data = _payload("error", exc)
@@ -131,7 +161,7 @@ class ForkedCall(Generic[T]):
         gc.freeze()
         read_fd, write_fd = os.pipe()
         parent = os.getpid()
-        pid = os.fork()
+        pid = _fork()
         if pid == 0:  # the child
             os.close(read_fd)
             _die_with_parent(parent)
@@ -238,7 +268,7 @@ class Prefork:
         job_read, job_write = os.pipe()
         result_read, result_write = os.pipe()
         parent = os.getpid()
-        pid = os.fork()
+        pid = _fork()
         if pid == 0:  # the child
             os.close(job_write)
             os.close(result_read)
@@ -260,6 +290,7 @@ class Prefork:
                 chunks.append(pipe.read())
 
         try:
+            _allow_interrupt(True)  # idle: a Ctrl-C ends it quietly
             reader = threading.Thread(target=receive, name="evalkit-prefork-job", daemon=True)
             reader.start()
             try:
@@ -273,6 +304,7 @@ class Prefork:
             gc.disable()  # thousands of new objects (the samples): no collection over them meanwhile
             enter, enter_args, fn, args = pickle.loads(data)
             gc.enable()
+            _allow_interrupt(False)  # until the job runs (in _run_child's try)
         except BaseException:  # noqa: BLE001 - a Ctrl-C while waiting: the parent reports it
             os._exit(0)
 

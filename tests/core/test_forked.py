@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -179,3 +180,35 @@ def test_the_console_script_pre_forks_only_for_plain_runs_and_warms_the_named_ba
     assert backend_on_command_line(["+experiment=toolcall", "backend.name=replay", "backend=api", "backend.timeout=3"]) == "api"
     assert backend_on_command_line(["++backend='api'"]) == "api"
     assert backend_on_command_line(["+experiment=toolcall", "backend.model=m"]) is None
+
+
+STRESS_CTRL_C = """
+import json, os
+from evalkit.forked import ForkedCall
+me, outcomes = os.getpid(), []
+for _ in range(20):
+    try:
+        call = ForkedCall(int)
+        call.interrupt()
+        try:
+            outcomes.append(call.result())
+        except KeyboardInterrupt:
+            outcomes.append("interrupted")
+    finally:
+        if os.getpid() != me:  # a child that escaped into this loop
+            print("ESCAPED", flush=True)
+            os._exit(99)
+print(json.dumps(outcomes))
+"""
+
+
+def test_a_ctrl_c_at_any_moment_never_unwinds_the_child_into_the_parents_stack():
+    """SIGINT sent right after the fork reaches the child during its set-up (Python's own
+    after-fork hooks, then evalkit's). It must end up as the call's KeyboardInterrupt (or be
+    too late to matter): never a traceback on the terminal, never an exception that returns
+    the forked child into its parent's code. (In a fresh process, as the CLI forks.)"""
+    proc = subprocess.run([sys.executable, "-c", STRESS_CTRL_C], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr, proc.stderr[-2000:]
+    outcomes = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert len(outcomes) == 20 and set(outcomes) <= {0, "interrupted"}
