@@ -235,18 +235,12 @@ def run_seed(base_url: str, conversations: list[list[dict[str, str]]], out: Path
     return {"wall": time.perf_counter() - start, "ok": sum(results)}
 
 
-def python_start() -> float:
+def python_seconds(code: str = "pass") -> float:
+    """Wall seconds of ``python -c code``: ``pass`` is Python's start; ``import torch`` what
+    the CLI's parent pays while the child sends the requests, and the machine's speed in one
+    number (1.6 s when issue 15 set its targets, 2.3-2.9 s in this machine's slow spells)."""
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "pass"], check=True)
-    return time.perf_counter() - start
-
-
-def torch_import() -> float:
-    """Seconds ``import torch`` takes here: the CLI's parent pays it while the child sends the
-    requests, and it is the machine's speed in one number (1.6 s when issue 15 set its targets,
-    2.3-2.9 s in this machine's slow spells)."""
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import torch"], check=True)
+    subprocess.run([sys.executable, "-c", code], check=True)
     return time.perf_counter() - start
 
 
@@ -287,8 +281,8 @@ def main() -> None:
             main_server = Server(latency=args.latency, model="m", seed=0)
             servers.append(main_server)
             url = main_server.base_url
-            start = min(python_start() for _ in range(3))
-            torch_s = min(torch_import() for _ in range(2))
+            start = min(python_seconds() for _ in range(3))
+            torch_s = min(python_seconds("import torch") for _ in range(2))
             limit = math.ceil(n / c) * args.latency
             rows.append(("physical limit: ceil(N/c) x latency + python start", {"wall": limit + start, "ok": n}, ""))
             print(f"{n} requests, latency {args.latency * 1000:.0f} ms, concurrency {c}; faulty = 3% HTTP 500, 2% 429 (Retry-After 0.5 s), 1% hang 30 s; {repeat} run(s) per evalkit row", flush=True)

@@ -103,7 +103,7 @@ class GenerationPhase:
     Runs in the pipeline's process or in a forked child (:class:`evalkit.forked.ForkedCall`):
     it opens and closes everything it uses (store, cache, backend) itself."""
 
-    def __init__(self, pipeline: "Pipeline", samples: list[Sample], *, generation: Any, head: Any, mode: str, parser: ParserRunner | None, prompts: PromptBuilder | None, tools: Any, resume: bool, uses_messages: bool, scored_rewrite_follows: bool = False) -> None:
+    def __init__(self, pipeline: "Pipeline", samples: list[Sample], *, generation: Any, head: Any, mode: str, parser: ParserRunner | None, prompts: PromptBuilder | None, tools: Any, resume: bool, uses_messages: bool) -> None:
         self.pipeline = pipeline
         self.samples = samples
         self.generation = generation
@@ -114,7 +114,6 @@ class GenerationPhase:
         self.tools = tools
         self.resume = resume
         self.uses_messages = uses_messages
-        self.scored_rewrite_follows = scored_rewrite_follows
 
     def _requests(self, pending: list[Sample]) -> tuple[list[Request], dict[int, Any]]:
         requests: list[Request] = []
@@ -178,9 +177,9 @@ class GenerationPhase:
                         backend.close()
             finally:
                 cache.close()
-                # The pipeline rewrites the file with the per-sample scores next: when every
-                # request was answered the phase's own ordered rewrite would be written twice.
-                records = store.finalize(keep=set(by_index), rewrite=not (answered and self.scored_rewrite_follows))
+                # Once every request was answered the pipeline rewrites the file in order, with
+                # the per-sample scores: an ordered rewrite here would be written twice.
+                records = store.finalize(keep=set(by_index), rewrite=not answered)
         return GenerationOutcome(records=records, backend_stats=backend_stats, elapsed_s=time.monotonic() - start)
 
 
@@ -280,7 +279,7 @@ class Pipeline:
         tools = self.make_tools() if mode == "generate" else None
         return GenerationPhase(
             self, samples, generation=generation, head=head, mode=mode, parser=parser, prompts=prompts, tools=tools,
-            resume=resume, uses_messages=uses_messages, scored_rewrite_follows=True,
+            resume=resume, uses_messages=uses_messages,
         )
 
     # -- running -----------------------------------------------------------------------
@@ -337,10 +336,8 @@ class Pipeline:
             if missing:
                 raise BackendError(f"the backend returned no result for {len(missing)} sample(s) (first index {missing[0]})", where="backend")
             summary = self.compute_metrics(records, metrics, failed=run_cfg.get("failed", "exclude"), parser=parser)
-        except BaseException:
-            rewrite_predictions(self.run_dir, records)  # in dataset order, one row each, as the phase leaves it
-            raise
-        rewrite_predictions(self.run_dir, records)  # in dataset order, now with per-sample scores
+        finally:  # in dataset order, one row each: with the per-sample scores unless scoring failed
+            rewrite_predictions(self.run_dir, records)
         summary.update(outcome.backend_stats)
         summary.update(run_status(summary, max_failed=float(run_cfg.get("max_failed", 0.0))))
         summary["wall_time_s"] = round(outcome.elapsed_s, 3)
